@@ -1,0 +1,44 @@
+//! `openduck`: the command-line entry point of OpenDuck.
+
+mod format;
+mod storage;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(name = "openduck", version, about = "OpenDuck: open distributed DuckDB with differential storage")]
+struct Cli {
+    #[command(flatten)]
+    opts: storage::StorageOpts,
+    #[command(subcommand)]
+    cmd: storage::StorageCommand,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPENDUCK_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    match storage::run(&cli.opts, cli.cmd).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes, skipping causes whose text is already shown.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if !out.contains(&msg) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&msg);
+        }
+    }
+    out
+}

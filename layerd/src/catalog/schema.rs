@@ -1,0 +1,50 @@
+//! Metadata schema and migrations, shared by SQLite and Postgres (the SQL below
+//! is the common subset of both dialects).
+
+/// Each entry upgrades the schema by one version. Never edit a released entry;
+/// append a new one.
+pub const MIGRATIONS: &[&[&str]] = &[&[
+    "CREATE TABLE IF NOT EXISTS databases (
+        name TEXT PRIMARY KEY,
+        created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS snapshots (
+        db TEXT NOT NULL REFERENCES databases(name),
+        id BIGINT NOT NULL,
+        parent BIGINT,
+        size BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        name TEXT,
+        pinned BIGINT NOT NULL DEFAULT 0,
+        stored_bytes BIGINT NOT NULL DEFAULT 0,
+        head_ref TEXT,
+        PRIMARY KEY (db, id))",
+    "CREATE TABLE IF NOT EXISTS snapshot_layers (
+        db TEXT NOT NULL,
+        snapshot BIGINT NOT NULL,
+        position BIGINT NOT NULL,
+        layer TEXT NOT NULL,
+        PRIMARY KEY (db, snapshot, position))",
+    "CREATE INDEX IF NOT EXISTS snapshot_layers_layer ON snapshot_layers (layer)",
+    "CREATE TABLE IF NOT EXISTS layers (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        object_bytes BIGINT NOT NULL,
+        pages BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        condemned_at BIGINT)",
+    "CREATE TABLE IF NOT EXISTS layer_refs (
+        layer TEXT NOT NULL,
+        pack TEXT NOT NULL,
+        PRIMARY KEY (layer, pack))",
+    "CREATE INDEX IF NOT EXISTS layer_refs_pack ON layer_refs (pack)",
+    "CREATE TABLE IF NOT EXISTS pages (
+        hash TEXT PRIMARY KEY,
+        layer TEXT NOT NULL,
+        byte_offset BIGINT NOT NULL,
+        len BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS pages_layer ON pages (layer)",
+]];
+
+/// Layers that no snapshot uses, directly or as a pack of a used layer.
+pub const UNREFERENCED: &str = "id NOT IN (SELECT layer FROM snapshot_layers)
+     AND id NOT IN (SELECT r.pack FROM layer_refs r JOIN snapshot_layers s ON s.layer = r.layer)";

@@ -1,0 +1,335 @@
+//! `Layerd`: one handle on a data dir, its metadata and its object store, with
+//! every storage operation: databases, heads, seal, compact, gc, clone,
+//! import and export.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+
+use crate::catalog::{now_ms, Catalog, DatabaseInfo, NewSnapshot, SnapshotInfo};
+use crate::config::{validate_db_name, LayerdConfig};
+use crate::error::{IoContext, LayerdError, Result};
+use crate::head::Head;
+use crate::layer::{LayerBuilder, LayerKind, PageLoc};
+use crate::page::{page_count, page_len, page_start, PageNo};
+use crate::seal::{new_layer, Candidate, DeltaBuilder, SealStep};
+use crate::snapshot::SnapshotView;
+use crate::store::{LayerStore, StoreConfig};
+
+pub struct Layerd {
+    cfg: LayerdConfig,
+    data_dir: PathBuf,
+    catalog: Catalog,
+    store: Arc<LayerStore>,
+}
+
+/// What `gc` should keep and how long it waits before deleting.
+#[derive(Clone, Debug)]
+pub struct GcOptions {
+    /// Only this database's snapshots are subject to retention (objects are
+    /// shared, so unreferenced objects are collected store-wide).
+    pub db: Option<String>,
+    /// Keep at least the newest N snapshots of each database.
+    pub keep_last: Option<usize>,
+    /// Keep snapshots younger than this.
+    pub keep_within_ms: Option<i64>,
+    /// A layer is deleted only once it has been unreferenced (or, for objects
+    /// metadata never recorded, existed) for this long: it protects concurrent
+    /// seals and readers of just-dropped snapshots.
+    pub grace_ms: i64,
+}
+
+impl Default for GcOptions {
+    fn default() -> Self {
+        GcOptions { db: None, keep_last: None, keep_within_ms: None, grace_ms: 3_600_000 }
+    }
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct GcReport {
+    pub snapshots_deleted: u64,
+    pub layers_condemned: u64,
+    pub layers_deleted: u64,
+    pub orphans_deleted: u64,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CompactReport {
+    pub db: String,
+    pub snapshot: i64,
+    pub layers_before: usize,
+    pub image_bytes: u64,
+}
+
+/// Progress of a long copy: bytes done, bytes total.
+pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
+
+impl Layerd {
+    pub async fn open(cfg: LayerdConfig) -> Result<Self> {
+        let (data_dir, metadata_url, store_url) = cfg.resolve()?;
+        let catalog = Catalog::connect(&metadata_url).await?;
+        let store = LayerStore::open(StoreConfig {
+            url: store_url,
+            page_cache_bytes: cfg.page_cache_bytes,
+            disk_cache: Some((data_dir.join("cache"), cfg.disk_cache_bytes)),
+        })?;
+        Ok(Layerd { cfg, data_dir, catalog, store: Arc::new(store) })
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn store(&self) -> &Arc<LayerStore> {
+        &self.store
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    fn head_dir(&self, db: &str) -> PathBuf {
+        self.data_dir.join("heads").join(db)
+    }
+
+    pub async fn create_database(&self, name: &str) -> Result<DatabaseInfo> {
+        validate_db_name(name)?;
+        self.catalog.create_database(name).await
+    }
+
+    pub async fn list_databases(&self) -> Result<Vec<DatabaseInfo>> {
+        self.catalog.list_databases().await
+    }
+
+    pub async fn snapshots(&self, db: &str) -> Result<Vec<SnapshotInfo>> {
+        self.catalog.list_snapshots(db).await
+    }
+
+    /// A snapshot by id, or the latest one.
+    pub async fn snapshot_info(&self, db: &str, id: Option<i64>) -> Result<SnapshotInfo> {
+        match id {
+            Some(id) => self.catalog.snapshot(db, id).await,
+            None => self.catalog.latest_snapshot(db).await?.ok_or_else(|| LayerdError::NoSnapshot(db.to_string())),
+        }
+    }
+
+    pub async fn open_snapshot(&self, db: &str, id: Option<i64>) -> Result<SnapshotView> {
+        let info = self.snapshot_info(db, id).await?;
+        SnapshotView::open(self.store.clone(), info).await
+    }
+
+    /// Open the writable head of `db` (one process at a time).
+    pub async fn open_head(&self, db: &str) -> Result<Head> {
+        let latest = self.catalog.latest_snapshot(db).await?;
+        let store = self.store.clone();
+        Head::open(self.head_dir(db), db, latest, |info| SnapshotView::open(store, info)).await
+    }
+
+    /// Seal the head into a new snapshot holding only the changed pages.
+    /// Returns `None` when nothing changed since the base snapshot.
+    pub async fn seal(&self, head: &Head) -> Result<Option<SnapshotInfo>> {
+        self.seal_with(head, None).await
+    }
+
+    #[doc(hidden)]
+    pub async fn seal_with(&self, head: &Head, crash: Option<SealStep>) -> Result<Option<SnapshotInfo>> {
+        let cut = head.freeze().await?;
+        let base = cut.base.clone();
+        let n = page_count(cut.size);
+        let mut delta = DeltaBuilder::new(&self.store, &self.catalog);
+        // Pages truncated away and not rewritten must not show through from below.
+        if let Some(b) = &base {
+            let written: HashSet<PageNo> = cut.pages.iter().map(|(p, _)| *p).collect();
+            for (p, r) in b.all_refs() {
+                if *p >= cut.base_limit && *p < n && !written.contains(p) && r.loc != PageLoc::Zero {
+                    delta.add_zero(*p);
+                }
+            }
+        }
+        let mut pages: Vec<_> = cut.pages.iter().filter(|(p, _)| *p < n).copied().collect();
+        pages.sort_by_key(|(p, _)| *p);
+        let candidates = pages.iter().map(|(p, lp)| Candidate { page: *p, hash: Some(lp.hash) }).collect();
+        let unchanged = |p: PageNo, h: &crate::page::PageHash| {
+            base.as_ref().is_some_and(|b| p < cut.base_limit && b.raw_page_ref(p).is_some_and(|r| r.hash == *h))
+        };
+        let logged: std::collections::HashMap<PageNo, _> = pages.iter().copied().collect();
+        let read = |p: PageNo| cut.read_page(&logged[&p]);
+        delta.add_pages(candidates, unchanged, read, |_| {}).await?;
+        let (new_layers, _) = delta.finish().await?;
+        let base_size = base.as_ref().map(|b| b.size());
+        if new_layers.is_empty() && (base_size == Some(cut.size) || (base.is_none() && cut.size == 0)) {
+            return Ok(None);
+        }
+        if crash == Some(SealStep::AfterObjects) {
+            return Err(LayerdError::SimulatedCrash("seal after objects"));
+        }
+        let mut stack = base.as_ref().map(|b| b.info.layers.clone()).unwrap_or_default();
+        stack.extend(new_layers.iter().map(|l| l.id));
+        let info = self
+            .catalog
+            .commit_snapshot(NewSnapshot {
+                db: head.db().to_string(),
+                parent: base.as_ref().map(|b| b.id()),
+                size: cut.size,
+                layers: stack,
+                new_layers,
+                head_ref: Some(cut.head_ref().to_string()),
+                create_database: false,
+            })
+            .await?;
+        tracing::info!(db = head.db(), snapshot = info.id, size = info.size, stored = info.stored_bytes, "sealed");
+        if crash == Some(SealStep::AfterCommit) {
+            return Err(LayerdError::SimulatedCrash("seal after commit"));
+        }
+        let view = Arc::new(SnapshotView::open(self.store.clone(), info.clone()).await?);
+        head.rebase(&cut, view).await?;
+        if info.layers.len() > self.cfg.max_stack_depth {
+            self.compact(&info.db, Some(info.id)).await?;
+        }
+        Ok(Some(info))
+    }
+
+    /// Merge a snapshot's layer stack into one image layer (an index pointing
+    /// at the existing page bytes; nothing is copied). Readers of this or any
+    /// other snapshot see the same bytes before and after.
+    pub async fn compact(&self, db: &str, id: Option<i64>) -> Result<Option<CompactReport>> {
+        let info = self.snapshot_info(db, id).await?;
+        if info.layers.len() <= 1 {
+            return Ok(None);
+        }
+        let view = SnapshotView::open(self.store.clone(), info.clone()).await?;
+        let mut b = LayerBuilder::new(LayerKind::Image);
+        for (p, r) in view.stored_pages() {
+            if let PageLoc::Stored { layer, offset, len } = r.loc {
+                b.add_ref(p, r.hash, layer, offset, len);
+            }
+        }
+        let enc = b.finish();
+        self.store.put_layer(&enc).await?;
+        self.catalog.replace_stack(db, info.id, &info.layers, new_layer(&enc)).await?;
+        tracing::info!(db, snapshot = info.id, layers = info.layers.len(), "compacted");
+        Ok(Some(CompactReport { db: db.to_string(), snapshot: info.id, layers_before: info.layers.len(), image_bytes: enc.bytes.len() as u64 }))
+    }
+
+    /// Retention, then two-phase collection of unreferenced layer objects.
+    pub async fn gc(&self, opts: &GcOptions) -> Result<GcReport> {
+        let mut report = GcReport::default();
+        let now = now_ms();
+        if opts.keep_last.is_some() || opts.keep_within_ms.is_some() {
+            let dbs: Vec<String> = match &opts.db {
+                Some(db) => {
+                    self.catalog.require_database(db).await?;
+                    vec![db.clone()]
+                }
+                None => self.catalog.list_databases().await?.into_iter().map(|d| d.name).collect(),
+            };
+            for db in dbs {
+                let snaps = self.catalog.list_snapshots(&db).await?;
+                let n = snaps.len();
+                let doomed: Vec<i64> = snaps
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, s)| {
+                        let recent = opts.keep_last.is_some_and(|k| i + k >= n);
+                        let young = opts.keep_within_ms.is_some_and(|w| s.created_at >= now - w);
+                        !(s.pinned || recent || young || i + 1 == n)
+                    })
+                    .map(|(_, s)| s.id)
+                    .collect();
+                report.snapshots_deleted += self.catalog.delete_snapshots(&db, &doomed).await?;
+            }
+        }
+        report.layers_condemned = self.catalog.condemn_unreferenced(now).await?;
+        let cutoff = now - opts.grace_ms;
+        for id in self.catalog.sweep(cutoff).await? {
+            self.store.delete_layer(&id).await?;
+            report.layers_deleted += 1;
+        }
+        // Objects whose seal never committed (crash between put and commit).
+        let known = self.catalog.known_layers().await?;
+        for obj in self.store.list_layers().await? {
+            if !known.contains(&obj.id) && obj.last_modified_ms <= cutoff {
+                self.store.delete_layer(&obj.id).await?;
+                report.orphans_deleted += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// A new database starting from `src`'s snapshot (latest by default). Only
+    /// metadata is written; both databases share the layers.
+    pub async fn clone_database(&self, src: &str, dst: &str, snapshot: Option<i64>) -> Result<SnapshotInfo> {
+        validate_db_name(dst)?;
+        let info = self.snapshot_info(src, snapshot).await?;
+        self.catalog.clone_database(&info, dst).await
+    }
+
+    /// Import a plain DuckDB file as a new database with one snapshot.
+    pub async fn import(&self, db: &str, path: &Path, progress: Progress<'_>) -> Result<SnapshotInfo> {
+        validate_db_name(db)?;
+        if self.catalog.list_databases().await?.iter().any(|d| d.name == db) {
+            return Err(LayerdError::DatabaseExists(db.to_string()));
+        }
+        let file = std::fs::File::open(path).at(path)?;
+        let size = file.metadata().at(path)?.len();
+        let n = page_count(size);
+        let read = |p: PageNo| -> Result<Vec<u8>> {
+            use std::os::unix::fs::FileExt;
+            let mut buf = vec![0u8; page_len(p)];
+            let want = (size - page_start(p)).min(buf.len() as u64) as usize;
+            file.read_exact_at(&mut buf[..want], page_start(p)).at(path)?;
+            Ok(buf)
+        };
+        let mut delta = DeltaBuilder::new(&self.store, &self.catalog);
+        let candidates = (0..n).map(|page| Candidate { page, hash: None }).collect();
+        let report = |done: usize| progress((done as u64 * page_len(1) as u64).min(size), size);
+        delta.add_pages(candidates, |_, _| false, read, report).await?;
+        let (new_layers, _) = delta.finish().await?;
+        let info = self
+            .catalog
+            .commit_snapshot(NewSnapshot {
+                db: db.to_string(),
+                parent: None,
+                size,
+                layers: new_layers.iter().map(|l| l.id).collect(),
+                new_layers,
+                head_ref: None,
+                create_database: true,
+            })
+            .await?;
+        tracing::info!(db, snapshot = info.id, size, stored = info.stored_bytes, "imported");
+        Ok(info)
+    }
+
+    /// Write a snapshot (latest by default) to a plain file, byte-identical to
+    /// the database file it captured. The file appears only when complete.
+    pub async fn export(&self, db: &str, id: Option<i64>, out: &Path, progress: Progress<'_>) -> Result<SnapshotInfo> {
+        use std::os::unix::fs::FileExt;
+        let view = self.open_snapshot(db, id).await?;
+        let size = view.size();
+        let tmp = out.with_extension("partial");
+        let file = std::fs::File::create(&tmp).at(&tmp)?;
+        let view_ref = &view;
+        let mut reads = futures::stream::iter(0..page_count(size))
+            .map(|p| async move { view_ref.read_page(p).await.map(|b| (p, b)) })
+            .buffered(8);
+        let mut done = 0;
+        while let Some((p, bytes)) = reads.try_next().await? {
+            let len = (size - page_start(p)).min(bytes.len() as u64) as usize;
+            file.write_all_at(&bytes[..len], page_start(p)).at(&tmp)?;
+            done += len as u64;
+            progress(done, size);
+        }
+        file.set_len(size).at(&tmp)?;
+        file.sync_all().at(&tmp)?;
+        std::fs::rename(&tmp, out).at(out)?;
+        Ok(view.info.clone())
+    }
+
+    /// Pin or unpin a snapshot (pinned snapshots survive any retention).
+    pub async fn pin(&self, db: &str, id: i64, pinned: bool) -> Result<()> {
+        self.catalog.set_pinned(db, id, pinned).await
+    }
+}
