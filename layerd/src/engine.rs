@@ -2,7 +2,7 @@
 //! every storage operation: databases, heads, seal, compact, gc, clone,
 //! import and export.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use crate::catalog::{now_ms, Catalog, DatabaseInfo, NewSnapshot, SnapshotInfo};
 use crate::config::{validate_db_name, LayerdConfig};
 use crate::error::{IoContext, LayerdError, Result};
 use crate::head::Head;
-use crate::layer::{LayerBuilder, LayerKind, PageLoc};
+use crate::layer::{LayerBuilder, LayerId, LayerKind, PageLoc};
 use crate::page::{page_count, page_len, page_start, PageNo};
 use crate::seal::{new_layer, Candidate, DeltaBuilder, SealStep};
 use crate::snapshot::SnapshotView;
@@ -154,7 +154,7 @@ impl Layerd {
         let unchanged = |p: PageNo, h: &crate::page::PageHash| {
             base.as_ref().is_some_and(|b| p < cut.base_limit && b.raw_page_ref(p).is_some_and(|r| r.hash == *h))
         };
-        let logged: std::collections::HashMap<PageNo, _> = pages.iter().copied().collect();
+        let logged: HashMap<PageNo, _> = pages.iter().copied().collect();
         let read = |p: PageNo| cut.read_page(&logged[&p]);
         delta.add_pages(candidates, unchanged, read, |_| {}).await?;
         let (new_layers, _) = delta.finish().await?;
@@ -167,6 +167,7 @@ impl Layerd {
         }
         let mut stack = base.as_ref().map(|b| b.info.layers.clone()).unwrap_or_default();
         stack.extend(new_layers.iter().map(|l| l.id));
+        let stack = self.prune_stack(stack, cut.size).await?;
         let info = self
             .catalog
             .commit_snapshot(NewSnapshot {
@@ -189,6 +190,20 @@ impl Layerd {
             self.compact(&info.db, Some(info.id)).await?;
         }
         Ok(Some(info))
+    }
+
+    /// Drop the layers of a stack that no longer provide any page within the
+    /// file (every page they hold is overwritten above them): readers skip
+    /// them and gc can reclaim them once older snapshots go.
+    async fn prune_stack(&self, stack: Vec<LayerId>, size: u64) -> Result<Vec<LayerId>> {
+        let n = page_count(size);
+        let mut winner: HashMap<PageNo, usize> = HashMap::new();
+        for (i, id) in stack.iter().enumerate() {
+            let ix = self.store.index(id).await?;
+            winner.extend(ix.pages.keys().filter(|p| **p < n).map(|p| (*p, i)));
+        }
+        let used: HashSet<usize> = winner.into_values().collect();
+        Ok(stack.into_iter().enumerate().filter(|(i, _)| used.contains(i)).map(|(_, id)| id).collect())
     }
 
     /// Merge a snapshot's layer stack into one image layer (an index pointing

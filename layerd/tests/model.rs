@@ -215,6 +215,9 @@ async fn run(backend: Backend, ops: Vec<Op>) {
     restart(&env, &mut od, &mut head, false).await;
     od.gc(&GcOptions { grace_ms: 0, ..Default::default() }).await.expect("gc");
     check(&od, head.as_ref().expect("head"), &model).await;
+    // Nothing leaks: every object left is one the metadata knows, and back.
+    let listed: std::collections::HashSet<_> = od.store().list_layers().await.expect("list").into_iter().map(|l| l.id).collect();
+    assert_eq!(listed, od.catalog().known_layers().await.expect("known"), "objects vs metadata after gc");
 }
 
 fn run_blocking(backend: Backend, ops: Vec<Op>) {
