@@ -11,7 +11,7 @@ use futures::{StreamExt, TryStreamExt};
 use crate::catalog::{now_ms, Catalog, DatabaseInfo, NewSnapshot, SnapshotInfo};
 use crate::config::{validate_db_name, LayerdConfig};
 use crate::error::{IoContext, LayerdError, Result};
-use crate::head::Head;
+use crate::head::{Head, HeadCut};
 use crate::layer::{LayerBuilder, LayerId, LayerKind, PageLoc};
 use crate::page::{page_count, page_len, page_start, PageNo};
 use crate::seal::{new_layer, Candidate, DeltaBuilder, SealStep};
@@ -136,6 +136,13 @@ impl Layerd {
     #[doc(hidden)]
     pub async fn seal_with(&self, head: &Head, crash: Option<SealStep>) -> Result<Option<SnapshotInfo>> {
         let cut = head.freeze().await?;
+        self.seal_cut(head, cut, crash).await
+    }
+
+    /// Seal a cut taken earlier with [`Head::freeze`] (e.g. at the exact moment
+    /// a DuckDB checkpoint became durable). Cuts of one head must be sealed in
+    /// the order they were taken, each after the previous one finished.
+    pub async fn seal_cut(&self, head: &Head, cut: HeadCut, crash: Option<SealStep>) -> Result<Option<SnapshotInfo>> {
         let base = cut.base.clone();
         let n = page_count(cut.size);
         let mut delta = DeltaBuilder::new(&self.store, &self.catalog);

@@ -1,9 +1,10 @@
 //! `openduck`: the command-line entry point of OpenDuck.
 
 mod format;
+mod mount;
 mod storage;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "openduck", version, about = "OpenDuck: open distributed DuckDB with differential storage")]
@@ -11,7 +12,15 @@ struct Cli {
     #[command(flatten)]
     opts: storage::StorageOpts,
     #[command(subcommand)]
-    cmd: storage::StorageCommand,
+    cmd: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Mount every database: snapshots as read-only DuckDB files, plus a writable head.
+    Mount(mount::MountArgs),
+    #[command(flatten)]
+    Storage(storage::StorageCommand),
 }
 
 #[tokio::main]
@@ -19,7 +28,11 @@ async fn main() -> std::process::ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OPENDUCK_LOG").unwrap_or_else(|_| "warn".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
-    match storage::run(&cli.opts, cli.cmd).await {
+    let result = match cli.cmd {
+        Command::Mount(args) => mount::run(&cli.opts, args).await,
+        Command::Storage(cmd) => storage::run(&cli.opts, cmd).await,
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));

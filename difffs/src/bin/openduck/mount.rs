@@ -1,0 +1,37 @@
+//! `openduck mount MOUNTPOINT`: run difffs in the foreground until SIGINT/SIGTERM.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use difffs::{DiffFs, MountOptions};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::storage::StorageOpts;
+
+#[derive(Args, Debug)]
+pub struct MountArgs {
+    /// Where to mount (created if missing; a stale mount there is cleared).
+    pub mountpoint: PathBuf,
+    /// FUSE request threads.
+    #[arg(long, default_value_t = 4)]
+    pub threads: usize,
+}
+
+pub async fn run(opts: &StorageOpts, args: MountArgs) -> Result<()> {
+    let od = Arc::new(opts.open().await?);
+    let fs = Arc::new(DiffFs::new(od, tokio::runtime::Handle::current()));
+    let mount_opts = MountOptions { mountpoint: args.mountpoint.clone(), threads: args.threads };
+    let mounted = tokio::task::spawn_blocking(move || difffs::mount(fs, &mount_opts)).await??;
+    eprintln!("mounted OpenDuck at {} (Ctrl-C to unmount)", mounted.mountpoint.display());
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    eprintln!("unmounting {} ...", args.mountpoint.display());
+    tokio::task::spawn_blocking(move || mounted.unmount()).await?.with_context(|| format!("unmounting {}", args.mountpoint.display()))?;
+    Ok(())
+}

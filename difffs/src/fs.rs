@@ -1,0 +1,490 @@
+//! The filesystem's logic, free of FUSE types so it can be tested without a
+//! kernel mount. `fuse.rs` is a thin adapter over it.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use layerd::{Layerd, LayerdError, SnapshotInfo, SnapshotView};
+use tokio::runtime::Handle as Runtime;
+
+use crate::checkpoint::DbHead;
+use crate::error::{FsError, FsResult};
+use crate::namespace::{parse_snapshot_file_name, snapshot_file_name, Namespace, Node, HEAD_FILE, LATEST_FILE, ROOT_INO, SNAPSHOTS_DIR};
+
+/// Immutable things are cached by the kernel for long; changing ones briefly.
+pub const IMMUTABLE_TTL: Duration = Duration::from_secs(3600);
+pub const MUTABLE_TTL: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+    Symlink,
+}
+
+#[derive(Clone, Debug)]
+pub struct Attr {
+    pub ino: u64,
+    pub kind: Kind,
+    pub size: u64,
+    pub perm: u16,
+    pub mtime: SystemTime,
+    pub ttl: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct DirEntry {
+    pub ino: u64,
+    pub kind: Kind,
+    pub name: String,
+}
+
+/// An open file: what `open`/`create` return.
+#[derive(Clone, Copy, Debug)]
+pub struct Opened {
+    pub fh: u64,
+    /// The content can never change: let the kernel keep its page cache.
+    pub keep_cache: bool,
+}
+
+#[derive(Clone)]
+enum OpenFile {
+    Head(Arc<DbHead>),
+    Snapshot(Arc<SnapshotView>),
+    Side(Arc<File>, PathBuf),
+}
+
+pub struct DiffFs {
+    od: Arc<Layerd>,
+    rt: Runtime,
+    ns: Namespace,
+    heads: Mutex<HashMap<String, Arc<DbHead>>>,
+    infos: Mutex<HashMap<(String, i64), SnapshotInfo>>,
+    views: Mutex<HashMap<(String, i64), Arc<SnapshotView>>>,
+    files: Mutex<HashMap<u64, OpenFile>>,
+    next_fh: AtomicU64,
+    mounted_at: SystemTime,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn wants_write(flags: i32) -> bool {
+    flags & libc::O_ACCMODE != libc::O_RDONLY
+}
+
+fn ms_to_time(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+}
+
+fn name_str(name: &OsStr) -> FsResult<&str> {
+    name.to_str().ok_or(FsError::NotFound)
+}
+
+impl DiffFs {
+    pub fn new(od: Arc<Layerd>, rt: Runtime) -> Self {
+        DiffFs {
+            od,
+            rt,
+            ns: Namespace::default(),
+            heads: Mutex::default(),
+            infos: Mutex::default(),
+            views: Mutex::default(),
+            files: Mutex::default(),
+            next_fh: AtomicU64::new(1),
+            mounted_at: SystemTime::now(),
+        }
+    }
+
+    pub fn layerd(&self) -> &Arc<Layerd> {
+        &self.od
+    }
+
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    fn node(&self, ino: u64) -> FsResult<Node> {
+        self.ns.node(ino).ok_or(FsError::NotFound)
+    }
+
+    fn side_dir(&self, db: &str) -> PathBuf {
+        self.od.data_dir().join("heads").join(db).join("side")
+    }
+
+    fn side_path(&self, db: &str, rel: &Path) -> PathBuf {
+        self.side_dir(db).join(rel)
+    }
+
+    /// The head of `db`, opened on first use and held while mounted.
+    pub fn head(&self, db: &str) -> FsResult<Arc<DbHead>> {
+        if let Some(h) = lock(&self.heads).get(db) {
+            return Ok(h.clone());
+        }
+        let head = self.block_on(self.od.open_head(db)).map_err(|e| match e {
+            LayerdError::HeadLocked { .. } => FsError::Busy(db.to_string()),
+            e => FsError::Storage(e),
+        })?;
+        std::fs::create_dir_all(self.side_dir(db))?;
+        let h = Arc::new(DbHead::new(head));
+        Ok(lock(&self.heads).entry(db.to_string()).or_insert(h).clone())
+    }
+
+    /// Every open head (for shutdown and explicit seals).
+    pub fn open_heads(&self) -> Vec<Arc<DbHead>> {
+        lock(&self.heads).values().cloned().collect()
+    }
+
+    fn snapshot_info(&self, db: &str, id: i64) -> FsResult<SnapshotInfo> {
+        let key = (db.to_string(), id);
+        if let Some(i) = lock(&self.infos).get(&key) {
+            return Ok(i.clone());
+        }
+        let info = self.block_on(self.od.catalog().snapshot(db, id))?;
+        lock(&self.infos).insert(key, info.clone());
+        Ok(info)
+    }
+
+    fn view(&self, db: &str, id: i64) -> FsResult<Arc<SnapshotView>> {
+        let key = (db.to_string(), id);
+        if let Some(v) = lock(&self.views).get(&key) {
+            return Ok(v.clone());
+        }
+        let info = self.snapshot_info(db, id)?;
+        let v = Arc::new(self.block_on(SnapshotView::open(self.od.store().clone(), info))?);
+        Ok(lock(&self.views).entry(key).or_insert(v).clone())
+    }
+
+    fn latest(&self, db: &str) -> FsResult<Option<i64>> {
+        Ok(self.block_on(self.od.catalog().latest_snapshot(db))?.map(|s| s.id))
+    }
+
+    fn dir_attr(&self, ino: u64, ttl: Duration) -> Attr {
+        Attr { ino, kind: Kind::Dir, size: 0, perm: 0o755, mtime: self.mounted_at, ttl }
+    }
+
+    fn side_attr(&self, ino: u64, path: &Path) -> FsResult<Attr> {
+        let m = std::fs::symlink_metadata(path).map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { FsError::NotFound } else { e.into() })?;
+        let kind = if m.is_dir() { Kind::Dir } else { Kind::File };
+        Ok(Attr { ino, kind, size: m.len(), perm: (m.mode() & 0o7777) as u16, mtime: m.modified().unwrap_or(self.mounted_at), ttl: MUTABLE_TTL })
+    }
+
+    fn attr_of(&self, ino: u64, node: &Node) -> FsResult<Attr> {
+        match node {
+            Node::Root | Node::Db(_) | Node::Snapshots(_) => Ok(self.dir_attr(ino, MUTABLE_TTL)),
+            Node::Snapshot(db, id) => {
+                let info = self.snapshot_info(db, *id)?;
+                Ok(Attr { ino, kind: Kind::File, size: info.size, perm: 0o444, mtime: ms_to_time(info.created_at), ttl: IMMUTABLE_TTL })
+            }
+            Node::Latest(db) => {
+                let id = self.latest(db)?.ok_or(FsError::NotFound)?;
+                let target = format!("{SNAPSHOTS_DIR}/{}", snapshot_file_name(id));
+                Ok(Attr { ino, kind: Kind::Symlink, size: target.len() as u64, perm: 0o777, mtime: self.mounted_at, ttl: MUTABLE_TTL })
+            }
+            Node::Head(db) => {
+                let h = self.head(db)?;
+                if !h.exists() {
+                    return Err(FsError::NotFound);
+                }
+                Ok(Attr { ino, kind: Kind::File, size: h.head.size(), perm: 0o644, mtime: SystemTime::now(), ttl: MUTABLE_TTL })
+            }
+            Node::Side(db, rel) => self.side_attr(ino, &self.side_path(db, rel)),
+        }
+    }
+
+    pub fn getattr(&self, ino: u64) -> FsResult<Attr> {
+        let node = self.node(ino)?;
+        self.attr_of(ino, &node)
+    }
+
+    fn child(&self, parent: &Node, name: &str) -> FsResult<Node> {
+        Ok(match parent {
+            Node::Root => {
+                self.block_on(self.od.catalog().require_database(name))?;
+                Node::Db(name.to_string())
+            }
+            Node::Db(db) => match name {
+                SNAPSHOTS_DIR => Node::Snapshots(db.clone()),
+                LATEST_FILE => Node::Latest(db.clone()),
+                HEAD_FILE => Node::Head(db.clone()),
+                _ => Node::Side(db.clone(), PathBuf::from(name)),
+            },
+            Node::Snapshots(db) => Node::Snapshot(db.clone(), parse_snapshot_file_name(name).ok_or(FsError::NotFound)?),
+            Node::Side(db, rel) => Node::Side(db.clone(), rel.join(name)),
+            Node::Snapshot(..) | Node::Latest(_) | Node::Head(_) => return Err(FsError::NotDir),
+        })
+    }
+
+    pub fn lookup(&self, parent: u64, name: &OsStr) -> FsResult<Attr> {
+        let parent = self.node(parent)?;
+        let node = self.child(&parent, name_str(name)?)?;
+        // Check existence before handing out an inode.
+        let probe = self.attr_of(0, &node)?;
+        Ok(Attr { ino: self.ns.ino(&node), ..probe })
+    }
+
+    pub fn readdir(&self, ino: u64) -> FsResult<Vec<DirEntry>> {
+        let node = self.node(ino)?;
+        let mut out = Vec::new();
+        let mut push = |node: Node, kind: Kind, name: String| out.push(DirEntry { ino: self.ns.ino(&node), kind, name });
+        match &node {
+            Node::Root => {
+                for d in self.block_on(self.od.list_databases())? {
+                    push(Node::Db(d.name.clone()), Kind::Dir, d.name);
+                }
+            }
+            Node::Db(db) => {
+                push(Node::Snapshots(db.clone()), Kind::Dir, SNAPSHOTS_DIR.into());
+                if self.latest(db)?.is_some() {
+                    push(Node::Latest(db.clone()), Kind::Symlink, LATEST_FILE.into());
+                }
+                if self.head(db)?.exists() {
+                    push(Node::Head(db.clone()), Kind::File, HEAD_FILE.into());
+                }
+                self.side_entries(db, Path::new(""), &mut push)?;
+            }
+            Node::Snapshots(db) => {
+                for s in self.block_on(self.od.snapshots(db))? {
+                    push(Node::Snapshot(db.clone(), s.id), Kind::File, snapshot_file_name(s.id));
+                }
+            }
+            Node::Side(db, rel) => self.side_entries(db, rel, &mut push)?,
+            _ => return Err(FsError::NotDir),
+        }
+        Ok(out)
+    }
+
+    fn side_entries(&self, db: &str, rel: &Path, push: &mut impl FnMut(Node, Kind, String)) -> FsResult<()> {
+        let dir = self.side_path(db, rel);
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        for e in rd {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let kind = if e.file_type()?.is_dir() { Kind::Dir } else { Kind::File };
+            push(Node::Side(db.to_string(), rel.join(&name)), kind, name);
+        }
+        Ok(())
+    }
+
+    pub fn readlink(&self, ino: u64) -> FsResult<String> {
+        match self.node(ino)? {
+            Node::Latest(db) => {
+                let id = self.latest(&db)?.ok_or(FsError::NotFound)?;
+                Ok(format!("{SNAPSHOTS_DIR}/{}", snapshot_file_name(id)))
+            }
+            _ => Err(FsError::NotPermitted("not a symlink")),
+        }
+    }
+
+    fn register(&self, f: OpenFile) -> u64 {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        lock(&self.files).insert(fh, f);
+        fh
+    }
+
+    fn open_side(&self, db: &str, rel: &Path, flags: i32, create: bool) -> FsResult<u64> {
+        let path = self.side_path(db, rel);
+        let mut o = OpenOptions::new();
+        o.read(true).write(wants_write(flags)).truncate(flags & libc::O_TRUNC != 0);
+        if create {
+            if flags & libc::O_EXCL != 0 {
+                o.create_new(true);
+            } else {
+                o.create(true);
+            }
+            o.write(true).mode(0o644);
+        }
+        let f = o.open(&path).map_err(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { FsError::Exists } else { e.into() })?;
+        Ok(self.register(OpenFile::Side(Arc::new(f), path)))
+    }
+
+    pub fn open(&self, ino: u64, flags: i32) -> FsResult<Opened> {
+        match self.node(ino)? {
+            Node::Snapshot(db, id) => {
+                if wants_write(flags) {
+                    return Err(FsError::ReadOnly);
+                }
+                let v = self.view(&db, id)?;
+                Ok(Opened { fh: self.register(OpenFile::Snapshot(v)), keep_cache: true })
+            }
+            Node::Head(db) => {
+                let h = self.head(&db)?;
+                if flags & libc::O_TRUNC != 0 && wants_write(flags) {
+                    self.block_on(h.truncate(0))?;
+                }
+                Ok(Opened { fh: self.register(OpenFile::Head(h)), keep_cache: false })
+            }
+            Node::Side(db, rel) => Ok(Opened { fh: self.open_side(&db, &rel, flags, false)?, keep_cache: false }),
+            Node::Latest(_) => Err(FsError::NotPermitted("open the link's target")),
+            Node::Root | Node::Db(_) | Node::Snapshots(_) => Err(FsError::IsDir),
+        }
+    }
+
+    pub fn create(&self, parent: u64, name: &OsStr, flags: i32) -> FsResult<(Attr, Opened)> {
+        let parent = self.node(parent)?;
+        let node = self.child(&parent, name_str(name)?)?;
+        let fh = match &node {
+            Node::Head(db) => {
+                let h = self.head(db)?;
+                if h.exists() && flags & libc::O_EXCL != 0 {
+                    return Err(FsError::Exists);
+                }
+                if flags & libc::O_TRUNC != 0 {
+                    self.block_on(h.truncate(0))?;
+                }
+                h.mark_created();
+                self.register(OpenFile::Head(h))
+            }
+            Node::Side(db, rel) => self.open_side(db, rel, flags, true)?,
+            Node::Snapshot(..) | Node::Snapshots(_) | Node::Latest(_) => return Err(FsError::ReadOnly),
+            Node::Root | Node::Db(_) => return Err(FsError::NotPermitted("use mkdir to create a database")),
+        };
+        let ino = self.ns.ino(&node);
+        Ok((self.attr_of(ino, &node)?, Opened { fh, keep_cache: false }))
+    }
+
+    fn file(&self, fh: u64) -> FsResult<OpenFile> {
+        lock(&self.files).get(&fh).cloned().ok_or(FsError::BadHandle)
+    }
+
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+        match self.file(fh)? {
+            OpenFile::Head(h) => Ok(self.block_on(h.head.read(offset, size as usize))?),
+            OpenFile::Snapshot(v) => Ok(self.block_on(v.read(offset, size as usize))?),
+            OpenFile::Side(f, _) => {
+                let mut buf = vec![0u8; size as usize];
+                let mut n = 0;
+                while n < buf.len() {
+                    let r = f.read_at(&mut buf[n..], offset + n as u64)?;
+                    if r == 0 {
+                        break;
+                    }
+                    n += r;
+                }
+                buf.truncate(n);
+                Ok(buf)
+            }
+        }
+    }
+
+    pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
+        match self.file(fh)? {
+            OpenFile::Head(h) => self.block_on(h.write(offset, data))?,
+            OpenFile::Snapshot(_) => return Err(FsError::ReadOnly),
+            OpenFile::Side(f, _) => f.write_all_at(data, offset)?,
+        }
+        Ok(data.len() as u32)
+    }
+
+    /// `truncate`/`ftruncate`.
+    pub fn set_size(&self, ino: u64, size: u64) -> FsResult<Attr> {
+        let node = self.node(ino)?;
+        match &node {
+            Node::Head(db) => self.block_on(self.head(db)?.truncate(size))?,
+            Node::Side(db, rel) => OpenOptions::new().write(true).open(self.side_path(db, rel))?.set_len(size)?,
+            Node::Snapshot(..) => return Err(FsError::ReadOnly),
+            _ => return Err(FsError::IsDir),
+        }
+        self.attr_of(ino, &node)
+    }
+
+    pub fn fsync(&self, fh: u64) -> FsResult<()> {
+        match self.file(fh)? {
+            OpenFile::Head(h) => Ok(self.block_on(h.fsync(&self.od))?),
+            OpenFile::Snapshot(_) => Ok(()),
+            OpenFile::Side(f, path) => {
+                f.sync_data()?;
+                // A new WAL must survive a crash by name, too.
+                if let Some(dir) = path.parent() {
+                    File::open(dir)?.sync_all()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub fn release(&self, fh: u64) {
+        lock(&self.files).remove(&fh);
+    }
+
+    pub fn mkdir(&self, parent: u64, name: &OsStr) -> FsResult<Attr> {
+        let parent = self.node(parent)?;
+        let name = name_str(name)?;
+        let node = match &parent {
+            Node::Root => {
+                self.block_on(self.od.create_database(name)).map_err(|e| match e {
+                    LayerdError::DatabaseExists(_) => FsError::Exists,
+                    e => FsError::Storage(e),
+                })?;
+                Node::Db(name.to_string())
+            }
+            Node::Db(_) | Node::Side(..) => {
+                let node = self.child(&parent, name)?;
+                let Node::Side(db, rel) = &node else { return Err(FsError::Exists) };
+                std::fs::create_dir_all(self.side_dir(db))?;
+                std::fs::create_dir(self.side_path(db, rel)).map_err(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { FsError::Exists } else { e.into() })?;
+                node
+            }
+            _ => return Err(FsError::ReadOnly),
+        };
+        let ino = self.ns.ino(&node);
+        self.attr_of(ino, &node)
+    }
+
+    fn side_child(&self, parent: u64, name: &OsStr) -> FsResult<(String, PathBuf)> {
+        let parent = self.node(parent)?;
+        match self.child(&parent, name_str(name)?)? {
+            Node::Side(db, rel) => Ok((db, rel)),
+            Node::Head(_) | Node::Latest(_) | Node::Snapshots(_) => Err(FsError::NotPermitted("part of the database")),
+            Node::Snapshot(..) => Err(FsError::ReadOnly),
+            _ => Err(FsError::NotPermitted("databases are not removed through the mount")),
+        }
+    }
+
+    pub fn unlink(&self, parent: u64, name: &OsStr) -> FsResult<()> {
+        let (db, rel) = self.side_child(parent, name)?;
+        std::fs::remove_file(self.side_path(&db, &rel))?;
+        self.ns.forget_side(&db, &rel);
+        Ok(())
+    }
+
+    pub fn rmdir(&self, parent: u64, name: &OsStr) -> FsResult<()> {
+        let (db, rel) = self.side_child(parent, name)?;
+        std::fs::remove_dir(self.side_path(&db, &rel))?;
+        self.ns.forget_side(&db, &rel);
+        Ok(())
+    }
+
+    pub fn rename(&self, parent: u64, name: &OsStr, new_parent: u64, new_name: &OsStr) -> FsResult<()> {
+        let (db, from) = self.side_child(parent, name)?;
+        let (db2, to) = self.side_child(new_parent, new_name)?;
+        if db != db2 {
+            return Err(FsError::NotPermitted("rename across databases"));
+        }
+        std::fs::rename(self.side_path(&db, &from), self.side_path(&db, &to))?;
+        self.ns.rename_side(&db, &from, &to);
+        Ok(())
+    }
+
+    /// Wait for every checkpoint seal in flight (before unmounting).
+    pub fn settle(&self) {
+        for h in self.open_heads() {
+            self.block_on(h.settle());
+        }
+    }
+
+    pub fn root_ino() -> u64 {
+        ROOT_INO
+    }
+}

@@ -1,0 +1,109 @@
+//! Mounting: preflight checks, stale-mount recovery, kernel tuning, unmount.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fuser::{Config, MountOption, SessionACL};
+
+use crate::fs::DiffFs;
+use crate::fuse::FuseAdapter;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    #[error("/dev/fuse is missing: load the fuse kernel module (`modprobe fuse`) or run where FUSE is available")]
+    NoFuseDevice,
+    #[error("mounting as a non-root user needs fusermount3: install it (`apt-get install fuse3`) or run as root")]
+    NoFusermount,
+    #[error("{0} is not a directory")]
+    NotADirectory(PathBuf),
+    #[error("could not clear the stale mount at {path} left by a crashed daemon: {source} (try `fusermount3 -uz {path}`)")]
+    Stale { path: PathBuf, source: std::io::Error },
+    #[error("mount at {path} failed: {source}")]
+    Mount { path: PathBuf, source: std::io::Error },
+}
+
+pub struct MountOptions {
+    pub mountpoint: PathBuf,
+    /// FUSE request threads (DuckDB reads one file from several threads).
+    pub threads: usize,
+}
+
+pub struct Mounted {
+    session: fuser::BackgroundSession,
+    fs: Arc<DiffFs>,
+    pub mountpoint: PathBuf,
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn on_path(bin: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).exists()))
+}
+
+/// A mountpoint whose daemon died answers every call with ENOTCONN.
+fn clear_stale_mount(path: &Path) -> Result<(), MountError> {
+    match std::fs::metadata(path) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+            tracing::warn!(path = %path.display(), "clearing a stale mount left by a crashed daemon");
+            let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+                .map_err(|e| MountError::Stale { path: path.into(), source: std::io::Error::other(e) })?;
+            // SAFETY: c is a valid NUL-terminated path.
+            let rc = unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            if rc != 0 {
+                let err = std::io::Error::last_os_error();
+                let ok = std::process::Command::new("fusermount3").arg("-uz").arg(path).status().is_ok_and(|s| s.success());
+                if !ok {
+                    return Err(MountError::Stale { path: path.into(), source: err });
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Ask for up to 1 MiB read-ahead on the new mount (FACTS §2). Best effort.
+fn tune_readahead(path: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(path) else { return };
+    let dev = m.dev();
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    let knob = format!("/sys/class/bdi/{major}:{minor}/read_ahead_kb");
+    if let Err(e) = std::fs::write(&knob, "1024") {
+        tracing::debug!(knob, error = %e, "could not raise read-ahead");
+    }
+}
+
+pub fn mount(fs: Arc<DiffFs>, opts: &MountOptions) -> Result<Mounted, MountError> {
+    if !Path::new("/dev/fuse").exists() {
+        return Err(MountError::NoFuseDevice);
+    }
+    if !is_root() && !on_path("fusermount3") {
+        return Err(MountError::NoFusermount);
+    }
+    let mp = &opts.mountpoint;
+    clear_stale_mount(mp)?;
+    std::fs::create_dir_all(mp).map_err(|e| MountError::Mount { path: mp.clone(), source: e })?;
+    if !mp.is_dir() {
+        return Err(MountError::NotADirectory(mp.clone()));
+    }
+    let mut cfg = Config::default();
+    cfg.mount_options = vec![MountOption::FSName("openduck".into()), MountOption::Subtype("difffs".into())];
+    cfg.acl = if is_root() { SessionACL::All } else { SessionACL::Owner };
+    cfg.n_threads = Some(opts.threads.max(1));
+    let session = fuser::spawn_mount(FuseAdapter { fs: fs.clone() }, mp, &cfg).map_err(|e| MountError::Mount { path: mp.clone(), source: e })?;
+    tune_readahead(mp);
+    tracing::info!(mountpoint = %mp.display(), threads = cfg.n_threads, "mounted");
+    Ok(Mounted { session, fs, mountpoint: mp.clone() })
+}
+
+impl Mounted {
+    /// Finish in-flight checkpoint seals, then unmount. Blocking.
+    pub fn unmount(self) -> std::io::Result<()> {
+        self.fs.settle();
+        self.session.umount_and_join()
+    }
+}
