@@ -295,6 +295,9 @@ impl DiffFs {
 
     fn open_side(&self, db: &str, rel: &Path, flags: i32, create: bool) -> FsResult<u64> {
         let path = self.side_path(db, rel);
+        if create {
+            std::fs::create_dir_all(self.side_dir(db))?;
+        }
         let mut o = OpenOptions::new();
         o.read(true).write(wants_write(flags)).truncate(flags & libc::O_TRUNC != 0);
         if create {
@@ -423,10 +426,7 @@ impl DiffFs {
         let name = name_str(name)?;
         let node = match &parent {
             Node::Root => {
-                self.block_on(self.od.create_database(name)).map_err(|e| match e {
-                    LayerdError::DatabaseExists(_) => FsError::Exists,
-                    e => FsError::Storage(e),
-                })?;
+                self.block_on(self.od.create_database(name))?;
                 Node::Db(name.to_string())
             }
             Node::Db(_) | Node::Side(..) => {

@@ -18,6 +18,8 @@ pub enum MountError {
     NotADirectory(PathBuf),
     #[error("could not clear the stale mount at {path} left by a crashed daemon: {source} (try `fusermount3 -uz {path}`)")]
     Stale { path: PathBuf, source: std::io::Error },
+    #[error("{0} is already mounted by a running daemon: stop it first (or `umount {0}`)")]
+    Busy(PathBuf),
     #[error("mount at {path} failed: {source}")]
     Mount { path: PathBuf, source: std::io::Error },
 }
@@ -43,26 +45,43 @@ fn on_path(bin: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).exists()))
 }
 
-/// A mountpoint whose daemon died answers every call with ENOTCONN.
+/// The filesystem type mounted exactly at `path`, from /proc/self/mountinfo.
+fn mounted_fs_type(path: &Path) -> Option<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let want = path.to_string_lossy();
+    info.lines().rev().find_map(|line| {
+        let mut fields = line.split(' ');
+        let mount_point = fields.nth(4)?;
+        let fstype = line.split(" - ").nth(1)?.split(' ').next()?;
+        (mount_point.replace("\\040", " ") == want).then(|| fstype.to_string())
+    })
+}
+
+/// A mountpoint whose daemon died answers every call with an error
+/// (ENOTCONN): detach it. A live FUSE mount there is refused.
 fn clear_stale_mount(path: &Path) -> Result<(), MountError> {
-    match std::fs::metadata(path) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
-            tracing::warn!(path = %path.display(), "clearing a stale mount left by a crashed daemon");
-            let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
-                .map_err(|e| MountError::Stale { path: path.into(), source: std::io::Error::other(e) })?;
-            // SAFETY: c is a valid NUL-terminated path.
-            let rc = unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-            if rc != 0 {
-                let err = std::io::Error::last_os_error();
-                let ok = std::process::Command::new("fusermount3").arg("-uz").arg(path).status().is_ok_and(|s| s.success());
-                if !ok {
-                    return Err(MountError::Stale { path: path.into(), source: err });
-                }
-            }
-            Ok(())
-        }
-        _ => Ok(()),
+    let Some(fstype) = mounted_fs_type(path) else { return Ok(()) };
+    if !fstype.starts_with("fuse") {
+        return Ok(());
     }
+    // Listing needs an answer from the daemon (attributes may come from the
+    // kernel's cache even when the daemon is gone).
+    if std::fs::read_dir(path).and_then(|mut rd| rd.next().transpose()).is_ok() {
+        return Err(MountError::Busy(path.into()));
+    }
+    tracing::warn!(path = %path.display(), "clearing a stale mount left by a crashed daemon");
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|e| MountError::Stale { path: path.into(), source: std::io::Error::other(e) })?;
+    // SAFETY: c is a valid NUL-terminated path.
+    let rc = unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        let ok = std::process::Command::new("fusermount3").arg("-uz").arg(path).status().is_ok_and(|s| s.success());
+        if !ok {
+            return Err(MountError::Stale { path: path.into(), source: err });
+        }
+    }
+    Ok(())
 }
 
 /// Ask for up to 1 MiB read-ahead on the new mount (FACTS §2). Best effort.
@@ -84,7 +103,7 @@ pub fn mount(fs: Arc<DiffFs>, opts: &MountOptions) -> Result<Mounted, MountError
     if !is_root() && !on_path("fusermount3") {
         return Err(MountError::NoFusermount);
     }
-    let mp = &opts.mountpoint;
+    let mp = &std::path::absolute(&opts.mountpoint).map_err(|e| MountError::Mount { path: opts.mountpoint.clone(), source: e })?;
     clear_stale_mount(mp)?;
     std::fs::create_dir_all(mp).map_err(|e| MountError::Mount { path: mp.clone(), source: e })?;
     if !mp.is_dir() {
