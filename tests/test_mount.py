@@ -44,8 +44,18 @@ class Mount:
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
-        assert self.proc.wait(timeout=60) == 0, self.log.read_text()
-        assert not os.path.ismount(self.path), "still mounted after SIGTERM"
+        try:
+            assert self.proc.wait(timeout=60) == 0, self.log.read_text()
+            assert not os.path.ismount(self.path), "still mounted after SIGTERM"
+        finally:
+            self.force_cleanup()
+
+    def force_cleanup(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if os.path.ismount(self.path):
+            subprocess.run(["umount", "-l", str(self.path)], check=False)
 
     def kill9(self):
         self.proc.kill()
@@ -63,6 +73,7 @@ def mount(od, tmp_path):
     yield m
     if m.proc.poll() is None:
         m.stop()
+    m.force_cleanup()
 
 
 def connect(path, tmp_path, **kw):
@@ -75,6 +86,14 @@ def count(path, tmp_path):
         return con.execute("SELECT count(*), coalesce(sum(v), 0) FROM t").fetchone()
     finally:
         con.close()
+
+
+def count_or_none(path, tmp_path):
+    """Like count(), but None while the snapshot predates table t."""
+    try:
+        return count(path, tmp_path)
+    except (duckdb.CatalogException, duckdb.IOException):
+        return None
 
 
 def test_head_crud_checkpoints_become_snapshots_and_time_travel(mount, tmp_path):
@@ -115,12 +134,17 @@ def test_wal_only_commits_never_reach_a_snapshot(mount, tmp_path):
     con.execute("CREATE TABLE t (v INTEGER)")
     con.execute("INSERT INTO t VALUES (1)")
     con.execute("CHECKPOINT")
-    wait_for(lambda: mount.snapshot_ids("mydb") and count(mount.path / "mydb" / "latest.duckdb", tmp_path) == (1, 1), what="checkpoint")
+    wait_for(lambda: count_or_none(mount.path / "mydb" / "latest.duckdb", tmp_path) == (1, 1), what="checkpoint")
     con.execute("INSERT INTO t VALUES (41)")  # committed, only in the WAL
     names = {p.name for p in (mount.path / "mydb" / "snapshots").iterdir()}
     assert all(n.endswith(".duckdb") and n[:-7].isdigit() for n in names), names
     assert (mount.path / "mydb" / "head.duckdb.wal").exists()
     assert count(mount.path / "mydb" / "latest.duckdb", tmp_path) == (1, 1)
+    # `openduck seal` while the writer is attached goes through the daemon:
+    # it reports the checkpoint-consistent snapshot and the WAL-only commits.
+    out = mount.od.run("seal", "mydb").stdout
+    assert f"latest checkpoint is snapshot {mount.snapshot_ids('mydb')[-1]}" in out, out
+    assert "only in DuckDB's WAL" in out, out
     con.close()  # checkpoints on close
     wait_for(lambda: count(mount.path / "mydb" / "latest.duckdb", tmp_path) == (2, 42), what="close checkpoint")
 
@@ -146,7 +170,7 @@ def test_readers_query_old_snapshots_while_the_writer_goes_on(mount, tmp_path):
         con.execute(f"INSERT INTO t SELECT {batch} FROM range(50000)")
         con.execute("CHECKPOINT")
         want = list(con.execute("SELECT count(*), sum(v) FROM t").fetchone())
-        wait_for(lambda: mount.snapshot_ids("mydb") and count(mount.path / "mydb" / "latest.duckdb", tmp_path) == tuple(want), what="snapshot")
+        wait_for(lambda: count_or_none(mount.path / "mydb" / "latest.duckdb", tmp_path) == tuple(want), what="snapshot")
         expected[mount.snapshot_ids("mydb")[-1]] = want
     readers = [
         subprocess.Popen([sys.executable, "-c", READER, str(mount.path), json.dumps(expected), str(tmp_path / f"spill{i}"), "15"])
@@ -209,3 +233,4 @@ def test_kill9_of_the_daemon_loses_no_acknowledged_write(od, tmp_path):
         assert count(mnt.path / "crash" / "latest.duckdb", tmp_path)[0] > 0
     finally:
         mnt.stop()
+        mnt.force_cleanup()

@@ -119,6 +119,11 @@ impl DiffFs {
         self.od.data_dir().join("heads").join(db).join("side")
     }
 
+    /// Where a side file of `db` (e.g. DuckDB's WAL) is kept.
+    pub fn side_file(&self, db: &str, name: &str) -> PathBuf {
+        self.side_dir(db).join(name)
+    }
+
     fn side_path(&self, db: &str, rel: &Path) -> PathBuf {
         self.side_dir(db).join(rel)
     }

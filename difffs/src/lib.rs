@@ -5,6 +5,7 @@
 //! kernel adapter.
 
 pub mod checkpoint;
+pub mod control;
 pub mod error;
 pub mod fs;
 pub mod fuse;

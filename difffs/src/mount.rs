@@ -119,10 +119,32 @@ pub fn mount(fs: Arc<DiffFs>, opts: &MountOptions) -> Result<Mounted, MountError
     Ok(Mounted { session, fs, mountpoint: mp.clone() })
 }
 
+fn umount2(path: &Path, flags: i32) -> std::io::Result<()> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: c is a valid NUL-terminated path.
+    if unsafe { libc::umount2(c.as_ptr(), flags) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 impl Mounted {
-    /// Finish in-flight checkpoint seals, then unmount. Blocking.
+    /// Finish in-flight checkpoint seals, then unmount. If files are still
+    /// open, detach the mount (new opens fail, open files keep working) and
+    /// return once the last one is closed. Blocking.
     pub fn unmount(self) -> std::io::Result<()> {
         self.fs.settle();
-        self.session.umount_and_join()
+        match umount2(&self.mountpoint, 0) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                tracing::warn!(mountpoint = %self.mountpoint.display(), "files are still open: detaching; exiting once they are closed (signal again to stop now)");
+                eprintln!("files under {} are still open: detached, waiting for them to be closed (Ctrl-C again to stop now)", self.mountpoint.display());
+                umount2(&self.mountpoint, libc::MNT_DETACH)?;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => return self.session.umount_and_join(),
+            Err(e) => return Err(e),
+        }
+        self.session.join()
     }
 }

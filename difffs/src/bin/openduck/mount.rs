@@ -21,7 +21,9 @@ pub struct MountArgs {
 
 pub async fn run(opts: &StorageOpts, args: MountArgs) -> Result<()> {
     let od = Arc::new(opts.open().await?);
+    let data_dir = od.data_dir().to_path_buf();
     let fs = Arc::new(DiffFs::new(od, tokio::runtime::Handle::current()));
+    let control = difffs::control::serve(fs.clone(), &data_dir).context("starting the control socket")?;
     let mount_opts = MountOptions { mountpoint: args.mountpoint.clone(), threads: args.threads };
     let mounted = tokio::task::spawn_blocking(move || difffs::mount(fs, &mount_opts)).await??;
     eprintln!("mounted OpenDuck at {} (Ctrl-C to unmount)", mounted.mountpoint.display());
@@ -32,6 +34,13 @@ pub async fn run(opts: &StorageOpts, args: MountArgs) -> Result<()> {
         _ = int.recv() => {}
     }
     eprintln!("unmounting {} ...", args.mountpoint.display());
-    tokio::task::spawn_blocking(move || mounted.unmount()).await?.with_context(|| format!("unmounting {}", args.mountpoint.display()))?;
+    control.abort();
+    let _ = std::fs::remove_file(difffs::control::socket_path(&data_dir));
+    let unmount = tokio::task::spawn_blocking(move || mounted.unmount());
+    tokio::select! {
+        r = unmount => r?.with_context(|| format!("unmounting {}", args.mountpoint.display()))?,
+        _ = term.recv() => anyhow::bail!("stopped while files were still open under {}", args.mountpoint.display()),
+        _ = int.recv() => anyhow::bail!("stopped while files were still open under {}", args.mountpoint.display()),
+    }
     Ok(())
 }

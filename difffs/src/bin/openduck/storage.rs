@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use layerd::{GcOptions, Layerd, LayerdConfig};
+use layerd::{GcOptions, Layerd, LayerdConfig, LayerdError};
 
 use crate::format;
 
@@ -191,7 +191,11 @@ pub async fn run(opts: &StorageOpts, cmd: StorageCommand) -> Result<()> {
             }
         }
         StorageCommand::Seal { db } => {
-            let head = od.open_head(&db).await?;
+            let head = match od.open_head(&db).await {
+                Ok(h) => h,
+                Err(LayerdError::HeadLocked { .. }) => return seal_through_daemon(&od, &db).await,
+                Err(e) => return Err(e.into()),
+            };
             match od.seal(&head).await? {
                 Some(s) => println!("sealed '{db}' snapshot {} ({}, {} new)", s.id, format::bytes(s.size), format::bytes(s.stored_bytes)),
                 None => println!("nothing to seal: '{db}' has no changes since its latest snapshot"),
@@ -212,6 +216,24 @@ pub async fn run(opts: &StorageOpts, cmd: StorageCommand) -> Result<()> {
             od.pin(&db, snapshot, !unpin).await?;
             println!("{} snapshot {snapshot} of '{db}'", if unpin { "unpinned" } else { "pinned" });
         }
+    }
+    Ok(())
+}
+
+/// The head is held by a running `openduck mount`/`serve`: ask it.
+async fn seal_through_daemon(od: &Layerd, db: &str) -> Result<()> {
+    let reply = difffs::control::seal_via_daemon(od.data_dir(), db)
+        .await
+        .with_context(|| format!("the head of '{db}' is held by another process and its daemon could not be asked"))?;
+    match reply.snapshot {
+        Some(id) => println!("'{db}' has a writer attached: its latest checkpoint is snapshot {id} ({})", format::bytes(reply.size)),
+        None => println!("'{db}' has a writer attached that has not completed a checkpoint yet"),
+    }
+    if reply.pending_wal_bytes > 0 {
+        println!(
+            "note: {} of commits are still only in DuckDB's WAL; they become a snapshot at the writer's next CHECKPOINT",
+            format::bytes(reply.pending_wal_bytes)
+        );
     }
     Ok(())
 }
