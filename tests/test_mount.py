@@ -183,6 +183,9 @@ def test_readers_query_old_snapshots_while_the_writer_goes_on(mount, tmp_path):
     con.close()
     for r in readers:
         assert r.wait(timeout=120) == 0
+    # Snapshots opened repeatedly were hydrated and then read by passthrough.
+    log = mount.log.read_text()
+    assert "hydrated" in log and "kernel passthrough" in log
 
 
 WRITER = r"""

@@ -15,6 +15,7 @@ use tokio::runtime::Handle as Runtime;
 
 use crate::checkpoint::DbHead;
 use crate::error::{FsError, FsResult};
+use crate::hydrate::Hydrator;
 use crate::namespace::{parse_snapshot_file_name, snapshot_file_name, Namespace, Node, HEAD_FILE, LATEST_FILE, ROOT_INO, SNAPSHOTS_DIR};
 
 /// Immutable things are cached by the kernel for long; changing ones briefly.
@@ -46,11 +47,13 @@ pub struct DirEntry {
 }
 
 /// An open file: what `open`/`create` return.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Opened {
     pub fh: u64,
     /// The content can never change: let the kernel keep its page cache.
     pub keep_cache: bool,
+    /// A complete local copy the kernel may read directly (passthrough).
+    pub backing: Option<Arc<File>>,
 }
 
 #[derive(Clone)]
@@ -70,6 +73,7 @@ pub struct DiffFs {
     files: Mutex<HashMap<u64, OpenFile>>,
     next_fh: AtomicU64,
     mounted_at: SystemTime,
+    hydrated: Arc<Hydrator>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -89,7 +93,9 @@ fn name_str(name: &OsStr) -> FsResult<&str> {
 }
 
 impl DiffFs {
-    pub fn new(od: Arc<Layerd>, rt: Runtime) -> Self {
+    /// `hydrate_budget`: bytes of local snapshot copies for passthrough (0: off).
+    pub fn new(od: Arc<Layerd>, rt: Runtime, hydrate_budget: u64) -> Self {
+        let od_dir = od.data_dir().to_path_buf();
         DiffFs {
             od,
             rt,
@@ -100,6 +106,7 @@ impl DiffFs {
             files: Mutex::default(),
             next_fh: AtomicU64::new(1),
             mounted_at: SystemTime::now(),
+            hydrated: Arc::new(Hydrator::new(od_dir.join("hydrated"), hydrate_budget)),
         }
     }
 
@@ -324,16 +331,20 @@ impl DiffFs {
                     return Err(FsError::ReadOnly);
                 }
                 let v = self.view(&db, id)?;
-                Ok(Opened { fh: self.register(OpenFile::Snapshot(v)), keep_cache: true })
+                let backing = self.hydrated.ready(&db, id).map(Arc::new);
+                if backing.is_none() {
+                    self.hydrated.request(&self.od, &self.rt, &db, id);
+                }
+                Ok(Opened { fh: self.register(OpenFile::Snapshot(v)), keep_cache: true, backing })
             }
             Node::Head(db) => {
                 let h = self.head(&db)?;
                 if flags & libc::O_TRUNC != 0 && wants_write(flags) {
                     self.block_on(h.truncate(0))?;
                 }
-                Ok(Opened { fh: self.register(OpenFile::Head(h)), keep_cache: false })
+                Ok(Opened { fh: self.register(OpenFile::Head(h)), keep_cache: false, backing: None })
             }
-            Node::Side(db, rel) => Ok(Opened { fh: self.open_side(&db, &rel, flags, false)?, keep_cache: false }),
+            Node::Side(db, rel) => Ok(Opened { fh: self.open_side(&db, &rel, flags, false)?, keep_cache: false, backing: None }),
             Node::Latest(_) => Err(FsError::NotPermitted("open the link's target")),
             Node::Root | Node::Db(_) | Node::Snapshots(_) => Err(FsError::IsDir),
         }
@@ -359,7 +370,7 @@ impl DiffFs {
             Node::Root | Node::Db(_) => return Err(FsError::NotPermitted("use mkdir to create a database")),
         };
         let ino = self.ns.ino(&node);
-        Ok((self.attr_of(ino, &node)?, Opened { fh, keep_cache: false }))
+        Ok((self.attr_of(ino, &node)?, Opened { fh, keep_cache: false, backing: None }))
     }
 
     fn file(&self, fh: u64) -> FsResult<OpenFile> {

@@ -1,11 +1,13 @@
 //! Thin adapter from fuser's callbacks to [`DiffFs`]: no logic here beyond
 //! converting types and errors.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig, LockOwner, OpenFlags,
+    BackingId, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags,
     RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyWrite, Request,
     TimeOrNow, WriteFlags,
 };
@@ -17,7 +19,28 @@ use crate::fs::{Attr, DiffFs, Kind};
 const MAX_IO: u32 = 1 << 20;
 
 pub struct FuseAdapter {
-    pub fs: std::sync::Arc<DiffFs>,
+    pub fs: Arc<DiffFs>,
+    /// Whether the kernel agreed to FUSE passthrough.
+    passthrough: bool,
+    /// How each inode is open right now. The kernel refuses to mix cached
+    /// and passthrough opens of one inode, so the first open decides until
+    /// the last one is released.
+    io_modes: Mutex<HashMap<u64, IoMode>>,
+}
+
+enum IoMode {
+    Cached(u32),
+    Passthrough(u32, Arc<BackingId>),
+}
+
+impl FuseAdapter {
+    pub fn new(fs: Arc<DiffFs>) -> Self {
+        FuseAdapter { fs, passthrough: false, io_modes: Mutex::default() }
+    }
+
+    fn modes(&self) -> std::sync::MutexGuard<'_, HashMap<u64, IoMode>> {
+        self.io_modes.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 fn errno(e: &FsError) -> Errno {
@@ -64,6 +87,9 @@ impl Filesystem for FuseAdapter {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let _ = config.set_max_write(MAX_IO);
         let _ = config.set_max_readahead(MAX_IO);
+        // Passthrough: hydrated snapshots are read by the kernel directly.
+        self.passthrough = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok() && config.set_max_stack_depth(2).is_ok();
+        tracing::info!(passthrough = self.passthrough, "FUSE session initialised");
         Ok(())
     }
 
@@ -158,10 +184,46 @@ impl Filesystem for FuseAdapter {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match self.fs.open(ino.0, flags.0) {
-            Ok(o) => reply.opened(FileHandle(o.fh), open_flags(o.keep_cache)),
-            Err(e) => reply.error(errno(&e)),
+        let o = match self.fs.open(ino.0, flags.0) {
+            Ok(o) => o,
+            Err(e) => return reply.error(errno(&e)),
+        };
+        if self.passthrough && o.backing.is_some() {
+            let mut modes = self.modes();
+            let backing = match modes.get(&ino.0) {
+                Some(IoMode::Cached(_)) => None,
+                Some(IoMode::Passthrough(_, id)) => Some(id.clone()),
+                None => o.backing.as_ref().and_then(|f| match reply.open_backing(f.as_ref()) {
+                    Ok(id) => {
+                        tracing::info!(ino = ino.0, "serving a hydrated snapshot by kernel passthrough");
+                        Some(Arc::new(id))
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "passthrough refused; serving through the daemon");
+                        None
+                    }
+                }),
+            };
+            if let Some(id) = backing {
+                let n = match modes.get(&ino.0) {
+                    Some(IoMode::Passthrough(n, _)) => *n,
+                    _ => 0,
+                };
+                modes.insert(ino.0, IoMode::Passthrough(n + 1, id.clone()));
+                // Passthrough opens must not ask for the page cache (the
+                // kernel answers EIO), so no FOPEN_KEEP_CACHE here.
+                return reply.opened_passthrough(FileHandle(o.fh), FopenFlags::empty(), &id);
+            }
         }
+        if o.keep_cache {
+            let mut modes = self.modes();
+            let n = match modes.get(&ino.0) {
+                Some(IoMode::Cached(n)) => *n,
+                _ => 0,
+            };
+            modes.insert(ino.0, IoMode::Cached(n + 1));
+        }
+        reply.opened(FileHandle(o.fh), open_flags(o.keep_cache))
     }
 
     fn create(&self, _req: &Request, parent: INodeNo, name: &OsStr, _mode: u32, _umask: u32, flags: i32, reply: ReplyCreate) {
@@ -213,7 +275,7 @@ impl Filesystem for FuseAdapter {
     fn release(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
@@ -221,6 +283,18 @@ impl Filesystem for FuseAdapter {
         reply: ReplyEmpty,
     ) {
         self.fs.release(fh.0);
+        let mut modes = self.modes();
+        let last = match modes.get_mut(&ino.0) {
+            Some(IoMode::Cached(n)) | Some(IoMode::Passthrough(n, _)) => {
+                *n -= 1;
+                *n == 0
+            }
+            None => false,
+        };
+        if last {
+            modes.remove(&ino.0);
+        }
+        drop(modes);
         reply.ok();
     }
 

@@ -113,7 +113,7 @@ pub fn mount(fs: Arc<DiffFs>, opts: &MountOptions) -> Result<Mounted, MountError
     cfg.mount_options = vec![MountOption::FSName("openduck".into()), MountOption::Subtype("difffs".into())];
     cfg.acl = if is_root() { SessionACL::All } else { SessionACL::Owner };
     cfg.n_threads = Some(opts.threads.max(1));
-    let session = fuser::spawn_mount(FuseAdapter { fs: fs.clone() }, mp, &cfg).map_err(|e| MountError::Mount { path: mp.clone(), source: e })?;
+    let session = fuser::spawn_mount(FuseAdapter::new(fs.clone()), mp, &cfg).map_err(|e| MountError::Mount { path: mp.clone(), source: e })?;
     tune_readahead(mp);
     tracing::info!(mountpoint = %mp.display(), threads = cfg.n_threads, "mounted");
     Ok(Mounted { session, fs, mountpoint: mp.clone() })

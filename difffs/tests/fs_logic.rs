@@ -20,7 +20,7 @@ fn env() -> Env {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let od = rt.block_on(Layerd::open(LayerdConfig::new(dir.path().join("data")))).unwrap();
     rt.block_on(od.create_database("db")).unwrap();
-    let fs = DiffFs::new(Arc::new(od), rt.handle().clone());
+    let fs = DiffFs::new(Arc::new(od), rt.handle().clone(), 0);
     Env { _dir: dir, rt, fs }
 }
 

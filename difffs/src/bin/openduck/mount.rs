@@ -17,12 +17,16 @@ pub struct MountArgs {
     /// FUSE request threads.
     #[arg(long, default_value_t = 4)]
     pub threads: usize,
+    /// Local disk budget for hydrated snapshot copies served by kernel
+    /// passthrough, in MiB (0 disables hydration).
+    #[arg(long, default_value_t = 16384)]
+    pub hydrate_mib: u64,
 }
 
 pub async fn run(opts: &StorageOpts, args: MountArgs) -> Result<()> {
     let od = Arc::new(opts.open().await?);
     let data_dir = od.data_dir().to_path_buf();
-    let fs = Arc::new(DiffFs::new(od, tokio::runtime::Handle::current()));
+    let fs = Arc::new(DiffFs::new(od, tokio::runtime::Handle::current(), args.hydrate_mib << 20));
     let control = difffs::control::serve(fs.clone(), &data_dir).context("starting the control socket")?;
     let mount_opts = MountOptions { mountpoint: args.mountpoint.clone(), threads: args.threads };
     let mounted = tokio::task::spawn_blocking(move || difffs::mount(fs, &mount_opts)).await??;
