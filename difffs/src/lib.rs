@@ -14,4 +14,4 @@ pub mod mount;
 pub mod namespace;
 
 pub use fs::DiffFs;
-pub use mount::{mount, MountOptions};
+pub use mount::{mount, Daemon, MountOptions};

@@ -148,3 +148,39 @@ impl Mounted {
         self.session.join()
     }
 }
+
+/// The whole daemon: the filesystem, its kernel mount and its control socket.
+pub struct Daemon {
+    pub fs: Arc<DiffFs>,
+    mounted: Mounted,
+    control: tokio::task::JoinHandle<()>,
+    data_dir: PathBuf,
+}
+
+impl Daemon {
+    /// Mount `od`'s databases at `opts.mountpoint`. Call from a multi-threaded
+    /// tokio runtime.
+    pub async fn start(od: Arc<layerd::Layerd>, opts: MountOptions, hydrate_bytes: u64) -> Result<Daemon, MountError> {
+        let data_dir = od.data_dir().to_path_buf();
+        let fs = Arc::new(DiffFs::new(od, tokio::runtime::Handle::current(), hydrate_bytes));
+        let control = crate::control::serve(fs.clone(), &data_dir).map_err(|e| MountError::Mount { path: data_dir.clone(), source: e })?;
+        let fs2 = fs.clone();
+        let mounted = tokio::task::spawn_blocking(move || mount(fs2, &opts))
+            .await
+            .map_err(|e| MountError::Mount { path: data_dir.clone(), source: std::io::Error::other(e) })??;
+        Ok(Daemon { fs, mounted, control, data_dir })
+    }
+
+    pub fn mountpoint(&self) -> &Path {
+        &self.mounted.mountpoint
+    }
+
+    /// Stop the control socket, finish seals and unmount (waiting for files
+    /// that are still open to be closed).
+    pub async fn stop(self) -> std::io::Result<()> {
+        self.control.abort();
+        let _ = std::fs::remove_file(crate::control::socket_path(&self.data_dir));
+        let mounted = self.mounted;
+        tokio::task::spawn_blocking(move || mounted.unmount()).await.map_err(std::io::Error::other)?
+    }
+}

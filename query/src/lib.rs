@@ -1,4 +1,21 @@
-//! Build probe (temporary): compiles DuckDB once for the query service.
-pub fn duckdb_version() -> String {
-    duckdb::Connection::open_in_memory().and_then(|c| c.query_row("SELECT version()", [], |r| r.get(0))).unwrap_or_default()
+//! query: OpenDuck's gRPC query service (`Execute`/`Fetch`, Arrow IPC) over
+//! stock DuckDB workers that open the mounted snapshot files, its Rust client,
+//! and the all-in-one `openduck serve`.
+
+pub mod auth;
+pub mod client;
+pub mod engine;
+pub mod error;
+pub mod ipc;
+pub mod local;
+pub mod sandbox;
+pub mod service;
+pub mod storage;
+
+pub mod pb {
+    tonic::include_proto!("openduck.v1");
 }
+
+pub use client::{Client, ClientError};
+pub use engine::Engine;
+pub use error::QueryError;

@@ -2,6 +2,7 @@
 
 mod format;
 mod mount;
+mod serve;
 mod storage;
 
 use clap::{Parser, Subcommand};
@@ -17,6 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// All in one: mount the databases and serve them over gRPC (Execute/Fetch).
+    Serve(serve::ServeArgs),
     /// Mount every database: snapshots as read-only DuckDB files, plus a writable head.
     Mount(mount::MountArgs),
     #[command(flatten)]
@@ -29,6 +32,7 @@ async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
     let result = match cli.cmd {
+        Command::Serve(args) => serve::run(&cli.opts, args).await,
         Command::Mount(args) => mount::run(&cli.opts, args).await,
         Command::Storage(cmd) => storage::run(&cli.opts, cmd).await,
     };

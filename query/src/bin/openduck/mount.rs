@@ -1,0 +1,61 @@
+//! `openduck mount MOUNTPOINT`: run difffs in the foreground until SIGINT/SIGTERM.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use difffs::{Daemon, MountOptions};
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+use crate::storage::StorageOpts;
+
+#[derive(Args, Debug, Clone)]
+pub struct MountTuning {
+    /// FUSE request threads.
+    #[arg(long, default_value_t = 4)]
+    pub fuse_threads: usize,
+    /// Local disk budget for hydrated snapshot copies served by kernel
+    /// passthrough, in MiB (0 disables hydration).
+    #[arg(long, default_value_t = 16384)]
+    pub hydrate_mib: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct MountArgs {
+    /// Where to mount (created if missing; a stale mount there is cleared).
+    pub mountpoint: PathBuf,
+    #[command(flatten)]
+    pub tuning: MountTuning,
+}
+
+/// SIGINT and SIGTERM, as one stream of "stop" requests.
+pub struct Stop(Signal, Signal);
+
+impl Stop {
+    pub fn new() -> Result<Self> {
+        Ok(Stop(signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?))
+    }
+
+    pub async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.0.recv() => {}
+            _ = self.1.recv() => {}
+        }
+    }
+}
+
+pub async fn run(opts: &StorageOpts, args: MountArgs) -> Result<()> {
+    let od = Arc::new(opts.open().await?);
+    let mut stop = Stop::new()?;
+    let opts = MountOptions { mountpoint: args.mountpoint.clone(), threads: args.tuning.fuse_threads };
+    let daemon = Daemon::start(od, opts, args.tuning.hydrate_mib << 20).await?;
+    eprintln!("mounted OpenDuck at {} (Ctrl-C to unmount)", daemon.mountpoint().display());
+    stop.recv().await;
+    eprintln!("unmounting {} ...", args.mountpoint.display());
+    tokio::select! {
+        r = daemon.stop() => r.with_context(|| format!("unmounting {}", args.mountpoint.display()))?,
+        _ = stop.recv() => anyhow::bail!("stopped while files were still open under {}", args.mountpoint.display()),
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! `openduck serve`: the all-in-one server on embedded defaults. It mounts
+//! the databases (difffs) under the data dir, runs stock DuckDB workers on the
+//! mounted files, and serves the gRPC Execute/Fetch protocol plus
+//! `GET /health` on one port.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use query::local::{LocalServer, LocalServerConfig};
+use query::sandbox::WorkerLimits;
+
+use crate::mount::{MountTuning, Stop};
+use crate::storage::StorageOpts;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address for gRPC and /health.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub listen: SocketAddr,
+    /// Clients must send this token (`authorization: Bearer <token>`).
+    #[arg(long, env = "OPENDUCK_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Run without a token (only allowed when listening on loopback).
+    #[arg(long)]
+    pub insecure_no_token: bool,
+    /// Where to mount the databases [default: <data dir>/mnt].
+    #[arg(long)]
+    pub mountpoint: Option<PathBuf>,
+    /// Create these databases if they do not exist yet (repeatable).
+    #[arg(long = "db", short = 'd')]
+    pub dbs: Vec<String>,
+    /// DuckDB memory limit per worker database.
+    #[arg(long, default_value = "2GB")]
+    pub memory_limit: String,
+    /// DuckDB threads per worker database.
+    #[arg(long, default_value_t = 2)]
+    pub threads: i64,
+    #[command(flatten)]
+    pub tuning: MountTuning,
+}
+
+pub async fn run(opts: &StorageOpts, args: ServeArgs) -> Result<()> {
+    let token = args.token.filter(|t| !t.is_empty());
+    match (&token, args.insecure_no_token) {
+        (None, false) => bail!("refusing to start without a token: pass --token or set OPENDUCK_TOKEN (or --insecure-no-token on a loopback address)"),
+        (None, true) if !args.listen.ip().is_loopback() => bail!("--insecure-no-token is only allowed on a loopback address, not {}", args.listen),
+        _ => {}
+    }
+    let od = Arc::new(opts.open().await?);
+    for db in &args.dbs {
+        match od.create_database(db).await {
+            Ok(_) => eprintln!("created database '{db}'"),
+            Err(layerd::LayerdError::DatabaseExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut stop = Stop::new()?;
+    let cfg = LocalServerConfig {
+        listen: args.listen,
+        token,
+        mountpoint: args.mountpoint.clone().unwrap_or_else(|| od.data_dir().join("mnt")),
+        fuse_threads: args.tuning.fuse_threads,
+        hydrate_bytes: args.tuning.hydrate_mib << 20,
+        limits: WorkerLimits { temp_dir: od.data_dir().join("tmp").join("query"), memory_limit: args.memory_limit, threads: args.threads },
+    };
+    let server = LocalServer::start(od, cfg).await?;
+    let addr = server.addr;
+    eprintln!("openduck serve: gRPC on http://{addr} (health: curl http://{addr}/health), databases mounted at {}", server.mountpoint().display());
+    stop.recv().await;
+    eprintln!("shutting down ...");
+    tokio::select! {
+        r = server.shutdown() => r?,
+        _ = stop.recv() => bail!("stopped before every open file was closed"),
+    }
+    Ok(())
+}

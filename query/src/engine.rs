@@ -1,0 +1,255 @@
+//! The query engine: stock DuckDB workers over the mounted snapshot files.
+//!
+//! Reads run on a read-only DuckDB opened on `<mount>/<db>/snapshots/<id>.duckdb`
+//! (pooled per snapshot; each query gets its own connection). A statement the
+//! read-only worker refuses as a write is run by the database's single writer
+//! on `<mount>/<db>/head.duckdb`, followed by CHECKPOINT, which difffs turns
+//! into a new snapshot: the next read of "latest" sees the write.
+//! Results stream through a bounded channel (backpressure); dropping the
+//! receiver stops the query.
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::array::Int64Array;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use duckdb::vtab::arrow::{ArrowBatchRegistration, ArrowVTab};
+use duckdb::Connection;
+use lru::LruCache;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{QueryError, QueryResult};
+use crate::sandbox::{self, WorkerLimits};
+use crate::storage::Storage;
+
+/// Batches the producer may run ahead of the consumer.
+const CHANNEL_BATCHES: usize = 4;
+/// Unfetched results are dropped (and their queries stopped) after this.
+const HANDLE_TTL: Duration = Duration::from_secs(60);
+
+pub type BatchStream = mpsc::Receiver<QueryResult<RecordBatch>>;
+
+/// One statement to run.
+pub struct Request {
+    pub db: String,
+    pub sql: String,
+    pub snapshot: Option<i64>,
+    /// Client rows readable by the statement.
+    pub ingest: Option<Ingest>,
+}
+
+/// Rows a client sends up with a statement, readable under `table`.
+pub struct Ingest {
+    pub table: String,
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+/// An executed statement whose rows are waiting to be fetched.
+pub struct Executed {
+    pub handle: String,
+    pub schema: SchemaRef,
+    pub snapshot_id: i64,
+    pub is_write: bool,
+    pub rows_affected: i64,
+}
+
+struct Pending {
+    schema: SchemaRef,
+    rows: BatchStream,
+    created: Instant,
+}
+
+type Shared = Arc<Mutex<Connection>>;
+
+pub struct Engine {
+    storage: Storage,
+    limits: WorkerLimits,
+    readers: Mutex<LruCache<(String, i64), Shared>>,
+    writers: Mutex<HashMap<String, Shared>>,
+    results: Mutex<HashMap<String, Pending>>,
+    counter: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+enum ReadOutcome {
+    Streaming(SchemaRef),
+    IsWrite,
+}
+
+impl Engine {
+    pub fn new(storage: Storage, limits: WorkerLimits) -> Self {
+        Engine {
+            storage,
+            limits,
+            readers: Mutex::new(LruCache::new(NonZeroUsize::new(16).expect("non-zero"))),
+            writers: Mutex::default(),
+            results: Mutex::default(),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    fn new_handle(&self) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let seed = format!("{n}-{:?}-{}", std::time::SystemTime::now(), std::process::id());
+        blake3::hash(seed.as_bytes()).to_hex()[..32].to_string()
+    }
+
+    fn reader(&self, db: &str, id: i64) -> QueryResult<Connection> {
+        let key = (db.to_string(), id);
+        let shared = match lock(&self.readers).get(&key) {
+            Some(s) => s.clone(),
+            None => {
+                let conn = sandbox::open(&self.storage.snapshot_path(db, id), true, &self.limits, "readers")?;
+                let s = Arc::new(Mutex::new(conn));
+                lock(&self.readers).put(key, s.clone());
+                s
+            }
+        };
+        let conn = lock(&shared).try_clone().map_err(QueryError::from_duckdb)?;
+        Ok(conn)
+    }
+
+    fn writer(&self, db: &str) -> QueryResult<Shared> {
+        if let Some(w) = lock(&self.writers).get(db) {
+            return Ok(w.clone());
+        }
+        let conn = sandbox::open(&self.storage.head_path(db), false, &self.limits, &format!("writer-{db}"))?;
+        conn.register_table_function::<ArrowVTab>("arrow").map_err(QueryError::from_duckdb)?;
+        let w = Arc::new(Mutex::new(conn));
+        Ok(lock(&self.writers).entry(db.to_string()).or_insert(w).clone())
+    }
+
+    /// Run one statement; its rows wait behind the returned handle.
+    pub async fn execute(&self, req: Request) -> QueryResult<Executed> {
+        self.expire();
+        self.storage.require_database(&req.db).await?;
+        if req.ingest.is_none() {
+            match req.snapshot {
+                Some(id) => {
+                    let id = self.storage.resolve(&req.db, Some(id)).await?;
+                    return match self.read(&req.db, id, &req.sql).await? {
+                        Some(ex) => Ok(ex),
+                        None => Err(QueryError::WriteToSnapshot(id)),
+                    };
+                }
+                None => match self.storage.resolve(&req.db, None).await {
+                    Ok(id) => {
+                        if let Some(ex) = self.read(&req.db, id, &req.sql).await? {
+                            return Ok(ex);
+                        }
+                    }
+                    // A database without snapshots: only a write can help.
+                    Err(QueryError::EmptyDatabase(_)) => {}
+                    Err(e) => return Err(e),
+                },
+            }
+        } else if let Some(id) = req.snapshot {
+            return Err(QueryError::WriteToSnapshot(id));
+        }
+        self.write(req).await
+    }
+
+    /// Start a read; `None` if the statement turned out to be a write.
+    async fn read(&self, db: &str, id: i64, sql: &str) -> QueryResult<Option<Executed>> {
+        let conn = self.reader(db, id)?;
+        let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+        let (started_tx, started_rx) = oneshot::channel::<QueryResult<ReadOutcome>>();
+        let sql = sql.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut stmt = match conn.prepare(&sql) {
+                Ok(s) => s,
+                Err(e) => return drop(started_tx.send(Err(QueryError::from_duckdb(e)))),
+            };
+            let stream = match stmt.stream_arrow([]) {
+                Ok(s) => s,
+                Err(e) if sandbox::is_read_only_refusal(&e) => return drop(started_tx.send(Ok(ReadOutcome::IsWrite))),
+                Err(e) => return drop(started_tx.send(Err(QueryError::from_duckdb(e)))),
+            };
+            if started_tx.send(Ok(ReadOutcome::Streaming(stream.get_schema()))).is_err() {
+                return;
+            }
+            for batch in stream {
+                let item = batch.map_err(QueryError::from_duckdb);
+                let failed = item.is_err();
+                if tx.blocking_send(item).is_err() || failed {
+                    return; // client gone: dropping the stream stops DuckDB
+                }
+            }
+        });
+        match started_rx.await.map_err(|_| QueryError::Internal("reader stopped".into()))?? {
+            ReadOutcome::IsWrite => Ok(None),
+            ReadOutcome::Streaming(schema) => {
+                let handle = self.new_handle();
+                lock(&self.results).insert(handle.clone(), Pending { schema: schema.clone(), rows: rx, created: Instant::now() });
+                Ok(Some(Executed { handle, schema, snapshot_id: id, is_write: false, rows_affected: 0 }))
+            }
+        }
+    }
+
+    async fn write(&self, req: Request) -> QueryResult<Executed> {
+        let writer = self.writer(&req.db)?;
+        let Request { db, sql, ingest, .. } = req;
+        let rows = tokio::task::spawn_blocking(move || -> QueryResult<i64> {
+            let conn = lock(&writer);
+            let table = match &ingest {
+                Some(i) => Some(load_ingest(&conn, i)?),
+                None => None,
+            };
+            let result = conn.prepare(&sql).and_then(|mut s| s.execute([])).map_err(QueryError::from_duckdb);
+            if let Some(t) = table {
+                let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS temp.main.{t}"));
+            }
+            let n = result?;
+            conn.execute_batch("CHECKPOINT").map_err(QueryError::from_duckdb)?;
+            Ok(n as i64)
+        })
+        .await??;
+        let snapshot_id = self.storage.after_write(&db).await?.unwrap_or(0);
+        let schema = Arc::new(Schema::new(vec![Field::new("rows_affected", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![rows]))])
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+        let (tx, rx) = mpsc::channel(1);
+        let _ = tx.try_send(Ok(batch));
+        let handle = self.new_handle();
+        lock(&self.results).insert(handle.clone(), Pending { schema: schema.clone(), rows: rx, created: Instant::now() });
+        Ok(Executed { handle, schema, snapshot_id, is_write: true, rows_affected: rows })
+    }
+
+    /// The schema and rows of an executed statement (once).
+    pub fn fetch(&self, handle: &str) -> QueryResult<(SchemaRef, BatchStream)> {
+        lock(&self.results).remove(handle).map(|p| (p.schema, p.rows)).ok_or_else(|| QueryError::UnknownHandle(handle.to_string()))
+    }
+
+    fn expire(&self) {
+        lock(&self.results).retain(|_, p| p.created.elapsed() < HANDLE_TTL);
+    }
+}
+
+/// Make client rows readable as a temp table.
+fn load_ingest(conn: &Connection, ingest: &Ingest) -> QueryResult<String> {
+    let name = &ingest.table;
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(QueryError::Invalid(format!("ingest table name '{name}' must be [A-Za-z0-9_]+")));
+    }
+    let empty = RecordBatch::new_empty(ingest.schema.clone());
+    let first = ingest.batches.first().unwrap_or(&empty);
+    let reg = ArrowBatchRegistration::new(first.clone());
+    conn.prepare(&format!("CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM arrow(?)"))
+        .and_then(|mut s| s.execute([&reg]))
+        .map_err(QueryError::from_duckdb)?;
+    for b in ingest.batches.iter().skip(1) {
+        let reg = ArrowBatchRegistration::new(b.clone());
+        conn.prepare(&format!("INSERT INTO temp.main.{name} SELECT * FROM arrow(?)"))
+            .and_then(|mut s| s.execute([&reg]))
+            .map_err(QueryError::from_duckdb)?;
+    }
+    Ok(name.to_string())
+}

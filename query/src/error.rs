@@ -1,0 +1,77 @@
+//! The query service's error type and its one mapping to gRPC status codes.
+
+pub type QueryResult<T> = Result<T, QueryError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("unknown database '{0}' (create it with `openduck db create {0}`, or start the server with `openduck serve --db {0}`)")]
+    UnknownDatabase(String),
+    #[error("unknown snapshot {snapshot} of database '{db}' (list them with `openduck snapshots {db}`)")]
+    UnknownSnapshot { db: String, snapshot: i64 },
+    #[error("database '{0}' is empty: it has no snapshot yet (create a table first)")]
+    EmptyDatabase(String),
+    #[error("unknown or expired result handle '{0}' (a handle can be fetched once, within 60 s)")]
+    UnknownHandle(String),
+    #[error("snapshot {0} is read-only: writes go to the latest state (attach without ?snapshot=)")]
+    WriteToSnapshot(i64),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("refused by the server's sandbox: {0}")]
+    Sandbox(String),
+    #[error("{0}")]
+    Sql(String),
+    #[error("out of memory: {0}")]
+    OutOfMemory(String),
+    #[error("storage: {0}")]
+    Storage(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl QueryError {
+    /// Classify a DuckDB error by its error type prefix.
+    pub fn from_duckdb(e: duckdb::Error) -> Self {
+        let msg = e.to_string();
+        if msg.contains("configuration has been locked") || msg.contains("configuration is locked") {
+            return QueryError::Sandbox(msg);
+        }
+        let kind = msg.split(" Error:").next().unwrap_or("");
+        match kind {
+            "Permission" => QueryError::Sandbox(msg),
+            "Out of Memory" => QueryError::OutOfMemory(msg),
+            "Parser" | "Binder" | "Catalog" | "Conversion" | "Constraint" | "Invalid Input" | "Not implemented" | "Dependency"
+            | "Transaction" | "Invalid" => QueryError::Sql(msg),
+            _ => QueryError::Sql(msg),
+        }
+    }
+
+    pub fn status(&self) -> tonic::Status {
+        use tonic::Status;
+        let m = self.to_string();
+        match self {
+            QueryError::UnknownDatabase(_) | QueryError::UnknownSnapshot { .. } | QueryError::UnknownHandle(_) => Status::not_found(m),
+            QueryError::EmptyDatabase(_) | QueryError::WriteToSnapshot(_) => Status::failed_precondition(m),
+            QueryError::Invalid(_) | QueryError::Sql(_) => Status::invalid_argument(m),
+            QueryError::Sandbox(_) => Status::permission_denied(m),
+            QueryError::OutOfMemory(_) => Status::resource_exhausted(m),
+            QueryError::Storage(_) | QueryError::Internal(_) => Status::internal(m),
+        }
+    }
+}
+
+impl From<layerd::LayerdError> for QueryError {
+    fn from(e: layerd::LayerdError) -> Self {
+        match e {
+            layerd::LayerdError::UnknownDatabase(db) => QueryError::UnknownDatabase(db),
+            layerd::LayerdError::UnknownSnapshot { db, snapshot } => QueryError::UnknownSnapshot { db, snapshot },
+            layerd::LayerdError::InvalidDatabaseName(n) => QueryError::Invalid(format!("invalid database name '{n}'")),
+            e => QueryError::Storage(e.to_string()),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for QueryError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        QueryError::Internal(format!("worker task failed: {e}"))
+    }
+}

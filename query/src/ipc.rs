@@ -1,0 +1,107 @@
+//! Arrow IPC framing shared by the server and the Rust client: a result is one
+//! IPC stream (schema, batches, end marker) cut into chunks.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use arrow::record_batch::RecordBatch;
+
+use crate::error::{QueryError, QueryResult};
+
+fn ipc_err(e: arrow::error::ArrowError) -> QueryError {
+    QueryError::Invalid(format!("bad Arrow IPC data: {e}"))
+}
+
+/// An IPC stream holding only `schema`.
+pub fn schema_bytes(schema: &Schema) -> QueryResult<Vec<u8>> {
+    let mut w = StreamWriter::try_new(Vec::new(), schema).map_err(ipc_err)?;
+    w.finish().map_err(ipc_err)?;
+    w.into_inner().map_err(ipc_err)
+}
+
+pub fn schema_from_bytes(bytes: &[u8]) -> QueryResult<SchemaRef> {
+    Ok(StreamReader::try_new(bytes, None).map_err(ipc_err)?.schema())
+}
+
+/// Encodes batches into IPC stream chunks: the first chunk starts with the
+/// schema, the last one ends with the end-of-stream marker.
+pub struct ChunkEncoder {
+    writer: StreamWriter<Vec<u8>>,
+}
+
+impl ChunkEncoder {
+    pub fn new(schema: &Schema) -> QueryResult<Self> {
+        Ok(ChunkEncoder { writer: StreamWriter::try_new(Vec::new(), schema).map_err(ipc_err)? })
+    }
+
+    fn take(&mut self) -> Vec<u8> {
+        std::mem::take(self.writer.get_mut())
+    }
+
+    /// Bytes written so far (the schema, before any batch).
+    pub fn header(&mut self) -> Vec<u8> {
+        self.take()
+    }
+
+    pub fn batch(&mut self, batch: &RecordBatch) -> QueryResult<Vec<u8>> {
+        self.writer.write(batch).map_err(ipc_err)?;
+        Ok(self.take())
+    }
+
+    pub fn finish(mut self) -> QueryResult<Vec<u8>> {
+        self.writer.finish().map_err(ipc_err)?;
+        Ok(self.take())
+    }
+}
+
+/// Decode a complete IPC stream.
+pub fn decode_all(bytes: &[u8]) -> QueryResult<(SchemaRef, Vec<RecordBatch>)> {
+    let reader = StreamReader::try_new(bytes, None).map_err(ipc_err)?;
+    let schema = reader.schema();
+    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(ipc_err)?;
+    Ok((schema, batches))
+}
+
+/// Encode batches as one complete IPC stream.
+pub fn encode_all(schema: &SchemaRef, batches: &[RecordBatch]) -> QueryResult<Vec<u8>> {
+    let mut enc = ChunkEncoder::new(schema)?;
+    let mut out = enc.header();
+    for b in batches {
+        out.extend(enc.batch(b)?);
+    }
+    out.extend(enc.finish()?);
+    Ok(out)
+}
+
+pub fn empty_schema() -> SchemaRef {
+    Arc::new(Schema::empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field};
+
+    #[test]
+    fn chunks_concatenate_to_one_stream() {
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false), Field::new("s", DataType::Utf8, true)]));
+        let b = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![1, 2])), Arc::new(StringArray::from(vec![Some("x"), None]))],
+        )
+        .unwrap();
+        let mut enc = ChunkEncoder::new(&schema).unwrap();
+        let mut all = enc.header();
+        all.extend(enc.batch(&b).unwrap());
+        all.extend(enc.batch(&b).unwrap());
+        all.extend(enc.finish().unwrap());
+        let (s, batches) = decode_all(&all).unwrap();
+        assert_eq!(s, schema);
+        assert_eq!(batches, vec![b.clone(), b]);
+        assert_eq!(schema_from_bytes(&schema_bytes(&schema).unwrap()).unwrap(), schema);
+        assert!(decode_all(b"garbage").is_err());
+    }
+}

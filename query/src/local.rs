@@ -1,0 +1,73 @@
+//! An all-in-one OpenDuck server in this process: the difffs mount, DuckDB
+//! workers on it and the gRPC service on a TCP listener. `openduck serve`,
+//! the integration tests and the benchmarks all start it the same way.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use difffs::{Daemon, DiffFs, MountOptions};
+use layerd::Layerd;
+
+use crate::engine::Engine;
+use crate::error::{QueryError, QueryResult};
+use crate::sandbox::WorkerLimits;
+use crate::storage::Storage;
+
+pub struct LocalServerConfig {
+    pub listen: SocketAddr,
+    pub token: Option<String>,
+    pub mountpoint: PathBuf,
+    pub fuse_threads: usize,
+    pub hydrate_bytes: u64,
+    pub limits: WorkerLimits,
+}
+
+pub struct LocalServer {
+    pub addr: SocketAddr,
+    pub fs: Arc<DiffFs>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<QueryResult<()>>,
+    daemon: Daemon,
+}
+
+impl LocalServer {
+    /// Mount, open the workers and start serving. Needs a multi-threaded runtime.
+    pub async fn start(od: Arc<Layerd>, cfg: LocalServerConfig) -> QueryResult<Self> {
+        let listener = tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| QueryError::Internal(format!("listening on {}: {e}", cfg.listen)))?;
+        let addr = listener.local_addr().map_err(|e| QueryError::Internal(e.to_string()))?;
+        let opts = MountOptions { mountpoint: cfg.mountpoint.clone(), threads: cfg.fuse_threads };
+        let daemon = Daemon::start(od.clone(), opts, cfg.hydrate_bytes).await.map_err(|e| QueryError::Storage(e.to_string()))?;
+        let fs = daemon.fs.clone();
+        let storage = Storage::new(od, Some(fs.clone()), daemon.mountpoint().to_path_buf());
+        let engine = Arc::new(Engine::new(storage, cfg.limits));
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let token = cfg.token;
+        let task = tokio::spawn(async move {
+            let served = crate::service::serve(engine.clone(), token, listener, async move {
+                let _ = rx.await;
+            })
+            .await;
+            // Close the DuckDB workers while the mount is still there.
+            tokio::task::spawn_blocking(move || drop(engine)).await?;
+            served
+        });
+        Ok(LocalServer { addr, fs, stop, task, daemon })
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn mountpoint(&self) -> &std::path::Path {
+        self.daemon.mountpoint()
+    }
+
+    /// Stop serving, close the workers, then unmount (waits for open files).
+    pub async fn shutdown(self) -> QueryResult<()> {
+        let _ = self.stop.send(());
+        let served = self.task.await?;
+        self.daemon.stop().await.map_err(|e| QueryError::Storage(format!("unmount: {e}")))?;
+        served
+    }
+}

@@ -1,0 +1,122 @@
+//! The gRPC adapter: `openduck.v1.Execution` over the [`Engine`], plus the
+//! server (auth interceptor, `GET /health` on the same port).
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::auth::Auth;
+use crate::engine::{Engine, Ingest};
+use crate::error::QueryError;
+use crate::ipc;
+use crate::pb::execution_server::{Execution, ExecutionServer};
+use crate::pb::{ExecuteRequest, ExecuteResponse, FetchRequest, FetchResponse};
+
+/// Largest ingest stream accepted in one Execute.
+const MAX_INGEST_BYTES: usize = 4 << 30;
+
+pub struct ExecutionService {
+    engine: Arc<Engine>,
+}
+
+impl ExecutionService {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        ExecutionService { engine }
+    }
+}
+
+type FetchStream = Pin<Box<dyn Stream<Item = Result<FetchResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Execution for ExecutionService {
+    async fn execute(&self, request: Request<Streaming<ExecuteRequest>>) -> Result<Response<ExecuteResponse>, Status> {
+        let mut stream = request.into_inner();
+        let first = stream.message().await?.ok_or_else(|| Status::invalid_argument("empty Execute stream: send the statement first"))?;
+        let mut bytes = first.arrow_ipc;
+        while let Some(m) = stream.message().await? {
+            bytes.extend_from_slice(&m.arrow_ipc);
+            if bytes.len() > MAX_INGEST_BYTES {
+                return Err(Status::resource_exhausted("ingest larger than 4 GiB: split it into several statements"));
+            }
+        }
+        let ingest = if first.ingest_table.is_empty() {
+            if !bytes.is_empty() {
+                return Err(Status::invalid_argument("Arrow data sent without ingest_table"));
+            }
+            None
+        } else {
+            let (schema, batches) = ipc::decode_all(&bytes).map_err(|e| e.status())?;
+            Some(Ingest { table: first.ingest_table, schema, batches })
+        };
+        let req = crate::engine::Request { db: first.database, sql: first.sql, snapshot: first.snapshot_id, ingest };
+        let db = req.db.clone();
+        let ex = self.engine.execute(req).await.map_err(|e| {
+            tracing::debug!(db, error = %e, "execute refused");
+            e.status()
+        })?;
+        Ok(Response::new(ExecuteResponse {
+            handle: ex.handle,
+            arrow_schema: ipc::schema_bytes(&ex.schema).map_err(|e| e.status())?,
+            snapshot_id: ex.snapshot_id,
+            is_write: ex.is_write,
+            rows_affected: ex.rows_affected,
+        }))
+    }
+
+    type FetchStream = FetchStream;
+
+    async fn fetch(&self, request: Request<FetchRequest>) -> Result<Response<FetchStream>, Status> {
+        let (schema, rows) = self.engine.fetch(&request.into_inner().handle).map_err(|e| e.status())?;
+        let mut enc = ipc::ChunkEncoder::new(&schema).map_err(|e| e.status())?;
+        let header = enc.header();
+        let state = (Some(enc), rows, Some(header));
+        let out = futures::stream::unfold(state, |(mut enc, mut rows, mut header)| async move {
+            if let Some(h) = header.take() {
+                return Some((Ok(FetchResponse { arrow_ipc: h }), (enc, rows, None)));
+            }
+            let e = enc.as_mut()?;
+            match rows.recv().await {
+                Some(Ok(batch)) => {
+                    let item = e.batch(&batch).map(|b| FetchResponse { arrow_ipc: b }).map_err(|e| e.status());
+                    Some((item, (enc, rows, None)))
+                }
+                Some(Err(err)) => Some((Err(err.status()), (None, rows, None))),
+                None => {
+                    let tail = enc.take()?.finish().map(|b| FetchResponse { arrow_ipc: b }).map_err(|e| e.status());
+                    Some((tail, (None, rows, None)))
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(out)))
+    }
+}
+
+/// Serve gRPC (and `GET /health`) on `listener` until `shutdown` resolves.
+pub async fn serve(
+    engine: Arc<Engine>,
+    token: Option<String>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), QueryError> {
+    let auth = Auth::new(token);
+    let svc = ExecutionServer::with_interceptor(ExecutionService::new(engine), move |req| auth.check(req))
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
+    let mut routes = tonic::service::Routes::new(svc);
+    let router = std::mem::take(routes.axum_router_mut()).route("/health", axum::routing::get(|| async { "ok\n" }));
+    *routes.axum_router_mut() = router;
+    tonic::transport::Server::builder()
+        .accept_http1(true)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+        .map_err(|e| QueryError::Internal(format!("gRPC server: {e}")))
+}
+
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
