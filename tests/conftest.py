@@ -32,11 +32,13 @@ class OpenDuck:
         self.bin = _binary()
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k != "OPENDUCK_TOKEN"}
         proc = subprocess.run(
             [self.bin, "--data-dir", str(self.data_dir), *args],
             capture_output=True,
             text=True,
             timeout=600,
+            env=env,
         )
         if check and proc.returncode != 0:
             raise AssertionError(f"openduck {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")

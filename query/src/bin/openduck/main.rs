@@ -3,6 +3,7 @@
 mod format;
 mod mount;
 mod serve;
+mod sql;
 mod storage;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// All in one: mount the databases and serve them over gRPC (Execute/Fetch).
     Serve(serve::ServeArgs),
+    /// Run one SQL statement on a server and print the result.
+    Sql(sql::SqlArgs),
     /// Mount every database: snapshots as read-only DuckDB files, plus a writable head.
     Mount(mount::MountArgs),
     #[command(flatten)]
@@ -34,6 +37,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.cmd {
         Command::Serve(args) => serve::run(&cli.opts, args).await,
         Command::Mount(args) => mount::run(&cli.opts, args).await,
+        Command::Sql(args) => sql::run(args).await,
         Command::Storage(cmd) => storage::run(&cli.opts, cmd).await,
     };
     match result {
