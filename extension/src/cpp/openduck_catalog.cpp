@@ -1,0 +1,157 @@
+#include "openduck/openduck_catalog.hpp"
+
+#include "duckdb/execution/physical_plan_generator.hpp"
+#include "duckdb/parser/parsed_data/create_schema_info.hpp"
+#include "duckdb/parser/parsed_data/drop_info.hpp"
+#include "duckdb/planner/operator/logical_create_table.hpp"
+#include "duckdb/planner/operator/logical_insert.hpp"
+#include "duckdb/storage/database_size.hpp"
+#include "openduck/openduck_insert.hpp"
+#include "openduck/openduck_schema_set.hpp"
+#include "openduck/openduck_sql.hpp"
+#include "openduck/openduck_transaction.hpp"
+
+namespace duckdb {
+
+//! Schema sets kept alive after their transaction (see Retain).
+static constexpr idx_t RETAINED_SCHEMA_SETS = 16;
+
+OpenDuckCatalog::OpenDuckCatalog(AttachedDatabase &db, OpenDuckAttachUrl url_p, shared_ptr<OpenDuckClient> client_p,
+                                 bool read_only_p)
+    : Catalog(db), url(std::move(url_p)), client(std::move(client_p)), read_only(read_only_p) {
+}
+
+OpenDuckCatalog::~OpenDuckCatalog() {
+}
+
+void OpenDuckCatalog::Initialize(bool load_builtin) {
+}
+
+void OpenDuckCatalog::Initialize(optional_ptr<ClientContext> context, bool load_builtin) {
+}
+
+OpenDuckSchemaSet &OpenDuckCatalog::GetSchemas(ClientContext &context) {
+	return OpenDuckTransaction::Get(context, *this).GetSchemas(context);
+}
+
+int64_t OpenDuckCatalog::ReadSnapshot(ClientContext &context) {
+	return OpenDuckTransaction::Get(context, *this).ReadSnapshot();
+}
+
+void OpenDuckCatalog::CheckWritable(const string &statement) const {
+	if (url.snapshot >= 0) {
+		throw PermissionException("OpenDuck: cannot %s: '%s' is attached at snapshot %d, which is read-only (time "
+		                          "travel); attach without ?snapshot= to write",
+		                          statement, GetName().GetIdentifierName(), url.snapshot);
+	}
+	if (read_only) {
+		throw PermissionException("OpenDuck: cannot %s: '%s' is attached READ_ONLY; attach it without READ_ONLY "
+		                          "to write",
+		                          statement, GetName().GetIdentifierName());
+	}
+}
+
+void OpenDuckCatalog::AfterWrite(ClientContext &context, const openduck_result &result) {
+	OpenDuckTransaction::Get(context, *this).AfterWrite(result.snapshot_id);
+}
+
+openduck_result OpenDuckCatalog::ExecuteWrite(ClientContext &context, const string &sql) {
+	auto result = client->Execute(sql);
+	AfterWrite(context, result);
+	return result;
+}
+
+void OpenDuckCatalog::Retain(shared_ptr<OpenDuckSchemaSet> schemas) {
+	lock_guard<mutex> guard(retained_lock);
+	retained.push_back(std::move(schemas));
+	while (retained.size() > RETAINED_SCHEMA_SETS) {
+		retained.pop_front();
+	}
+}
+
+optional_ptr<CatalogEntry> OpenDuckCatalog::CreateSchema(CatalogTransaction transaction, CreateSchemaInfo &info) {
+	CheckWritable("CREATE SCHEMA");
+	auto &context = transaction.GetContext();
+	auto name = info.SchemaName().GetIdentifierName();
+	ExecuteWrite(context, OpenDuckSql::CreatePrefix(info.on_conflict, "SCHEMA") + OpenDuckSql::Quote(name));
+	return GetSchemas(context).GetSchema(Identifier(name)).get();
+}
+
+void OpenDuckCatalog::DropSchema(ClientContext &context, DropInfo &info) {
+	CheckWritable("DROP SCHEMA");
+	auto sql = string("DROP SCHEMA ");
+	if (info.if_not_found == OnEntryNotFound::RETURN_NULL) {
+		sql += "IF EXISTS ";
+	}
+	sql += OpenDuckSql::Quote(info.GetQualifiedName().Name().GetIdentifierName());
+	if (info.cascade) {
+		sql += " CASCADE";
+	}
+	ExecuteWrite(context, sql);
+}
+
+optional_ptr<SchemaCatalogEntry> OpenDuckCatalog::LookupSchema(CatalogTransaction transaction,
+                                                               const EntryLookupInfo &schema_lookup,
+                                                               OnEntryNotFound if_not_found) {
+	if (!transaction.HasContext()) {
+		// System transactions (no client) cannot reach the server.
+		return nullptr;
+	}
+	auto &schemas = GetSchemas(transaction.GetContext());
+	return LookupSchemaPath(transaction, schema_lookup, if_not_found,
+	                        [&](const EntryLookupInfo &lookup) -> optional_ptr<CatalogEntry> {
+		                        return schemas.GetSchema(lookup.GetEntryIdentifier()).get();
+	                        });
+}
+
+void OpenDuckCatalog::ScanSchemas(ClientContext &context, std::function<void(SchemaCatalogEntry &)> callback) {
+	GetSchemas(context).Scan(callback);
+}
+
+PhysicalOperator &OpenDuckCatalog::PlanCreateTableAs(ClientContext &context, PhysicalPlanGenerator &planner,
+                                                     LogicalCreateTable &op, PhysicalOperator &plan) {
+	CheckWritable("CREATE TABLE AS");
+	auto &insert = planner.Make<OpenDuckInsert>(op, *this, op.schema, std::move(op.info));
+	insert.children.push_back(plan);
+	return insert;
+}
+
+PhysicalOperator &OpenDuckCatalog::PlanInsert(ClientContext &context, PhysicalPlanGenerator &planner,
+                                              LogicalInsert &op, optional_ptr<PhysicalOperator> plan) {
+	CheckWritable("INSERT");
+	if (op.return_chunk) {
+		throw NotImplementedException("OpenDuck: INSERT ... RETURNING is not supported on remote tables");
+	}
+	if (op.on_conflict_info.action_type != OnConflictAction::THROW) {
+		throw NotImplementedException("OpenDuck: INSERT ... ON CONFLICT is not supported on remote tables");
+	}
+	if (!plan) {
+		throw NotImplementedException("OpenDuck: this INSERT form is not supported on remote tables");
+	}
+	if (!op.column_index_map.empty()) {
+		plan = planner.ResolveDefaultsProjection(op, *plan);
+	}
+	auto &insert = planner.Make<OpenDuckInsert>(op, *this, op.table);
+	insert.children.push_back(*plan);
+	return insert;
+}
+
+PhysicalOperator &OpenDuckCatalog::PlanDelete(ClientContext &context, PhysicalPlanGenerator &planner,
+                                              LogicalDelete &op, PhysicalOperator &plan) {
+	throw NotImplementedException("OpenDuck: DELETE on remote tables is not supported yet");
+}
+
+PhysicalOperator &OpenDuckCatalog::PlanUpdate(ClientContext &context, PhysicalPlanGenerator &planner,
+                                              LogicalUpdate &op, PhysicalOperator &plan) {
+	throw NotImplementedException("OpenDuck: UPDATE on remote tables is not supported yet");
+}
+
+DatabaseSize OpenDuckCatalog::GetDatabaseSize(ClientContext &context) {
+	return DatabaseSize();
+}
+
+string OpenDuckCatalog::GetDBPath() {
+	return url.Display();
+}
+
+} // namespace duckdb

@@ -1,0 +1,108 @@
+#include "openduck/openduck_client.hpp"
+
+namespace duckdb {
+
+static const openduck_client_api *client_api = nullptr;
+
+static const openduck_client_api &Api() {
+	if (!client_api) {
+		throw InternalException("OpenDuck: the client API was not installed (extension not initialized)");
+	}
+	return *client_api;
+}
+
+void OpenDuckClient::SetApi(const openduck_client_api *api) {
+	if (!api || api->version != OPENDUCK_CLIENT_API_VERSION) {
+		throw InternalException("OpenDuck: client API version mismatch (rebuild the extension)");
+	}
+	client_api = api;
+}
+
+static string TakeMessage(openduck_error &error) {
+	string message = error.message ? string(error.message) : string("unknown error");
+	Api().free_error(&error);
+	return message;
+}
+
+void OpenDuckClient::ThrowError(int32_t code, const string &message) {
+	switch (code) {
+	case OPENDUCK_ERROR_UNREACHABLE:
+		throw IOException("OpenDuck: %s", message);
+	case OPENDUCK_ERROR_UNAUTHENTICATED:
+	case OPENDUCK_ERROR_PERMISSION_DENIED:
+		throw PermissionException("OpenDuck: %s", message);
+	case OPENDUCK_ERROR_NOT_FOUND:
+		throw CatalogException("OpenDuck: %s", message);
+	case OPENDUCK_ERROR_INVALID_INPUT:
+	case OPENDUCK_ERROR_INVALID_ARGUMENT:
+	case OPENDUCK_ERROR_FAILED_PRECONDITION:
+		throw InvalidInputException("OpenDuck: %s", message);
+	default:
+		throw IOException("OpenDuck: %s", message);
+	}
+}
+
+OpenDuckClient::OpenDuckClient(openduck_session *session_p, string endpoint_p, string database_p)
+    : session(session_p), endpoint(std::move(endpoint_p)), database(std::move(database_p)) {
+}
+
+OpenDuckClient::~OpenDuckClient() {
+	if (session && client_api) {
+		client_api->free_session(session);
+	}
+}
+
+shared_ptr<OpenDuckClient> OpenDuckClient::Connect(const string &endpoint, const string &token,
+                                                   const string &database) {
+	openduck_error error {0, nullptr};
+	auto session = Api().connect(endpoint.c_str(), token.empty() ? nullptr : token.c_str(), database.c_str(), &error);
+	if (!session) {
+		ThrowError(error.code, TakeMessage(error));
+	}
+	return shared_ptr<OpenDuckClient>(new OpenDuckClient(session, endpoint, database));
+}
+
+int32_t OpenDuckClient::TryQuery(const string &sql, int64_t snapshot, openduck_result &result,
+                                 unique_ptr<ArrowArrayStreamWrapper> &stream, string &message) const {
+	stream = make_uniq<ArrowArrayStreamWrapper>();
+	openduck_error error {0, nullptr};
+	auto code = Api().query(session, sql.c_str(), snapshot, &stream->arrow_array_stream, &result, &error);
+	if (code != OPENDUCK_OK) {
+		stream.reset();
+		message = TakeMessage(error);
+	}
+	return code;
+}
+
+unique_ptr<ArrowArrayStreamWrapper> OpenDuckClient::Query(const string &sql, int64_t snapshot,
+                                                          openduck_result &result) const {
+	unique_ptr<ArrowArrayStreamWrapper> stream;
+	string message;
+	auto code = TryQuery(sql, snapshot, result, stream, message);
+	if (code != OPENDUCK_OK) {
+		ThrowError(code, message);
+	}
+	return stream;
+}
+
+openduck_result OpenDuckClient::Execute(const string &sql) const {
+	openduck_result result {0, 0, 0};
+	openduck_error error {0, nullptr};
+	auto code = Api().execute(session, sql.c_str(), -1, &result, &error);
+	if (code != OPENDUCK_OK) {
+		ThrowError(code, TakeMessage(error));
+	}
+	return result;
+}
+
+openduck_result OpenDuckClient::ExecuteIngest(const string &sql, const string &table, ArrowArrayStream &input) const {
+	openduck_result result {0, 0, 0};
+	openduck_error error {0, nullptr};
+	auto code = Api().execute_ingest(session, sql.c_str(), table.c_str(), &input, &result, &error);
+	if (code != OPENDUCK_OK) {
+		ThrowError(code, TakeMessage(error));
+	}
+	return result;
+}
+
+} // namespace duckdb

@@ -1,0 +1,80 @@
+//===----------------------------------------------------------------------===//
+// OpenDuckCatalog: an attached OpenDuck database. Its schemas and tables
+// come from the server (loaded per transaction, see OpenDuckTransaction);
+// reads stream through OpenDuckScan, CREATE/DROP run on the server as SQL,
+// INSERT and CREATE TABLE AS stream local rows up (OpenDuckInsert).
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "duckdb.hpp"
+#include "duckdb/catalog/catalog.hpp"
+#include "openduck/openduck_attach_url.hpp"
+#include "openduck/openduck_client.hpp"
+
+namespace duckdb {
+
+class OpenDuckSchemaSet;
+
+class OpenDuckCatalog : public Catalog {
+public:
+	OpenDuckCatalog(AttachedDatabase &db, OpenDuckAttachUrl url, shared_ptr<OpenDuckClient> client, bool read_only);
+	~OpenDuckCatalog() override;
+
+	void Initialize(bool load_builtin) override;
+	void Initialize(optional_ptr<ClientContext> context, bool load_builtin) override;
+	string GetCatalogType() override {
+		return "openduck";
+	}
+
+	optional_ptr<CatalogEntry> CreateSchema(CatalogTransaction transaction, CreateSchemaInfo &info) override;
+	optional_ptr<SchemaCatalogEntry> LookupSchema(CatalogTransaction transaction, const EntryLookupInfo &schema_lookup,
+	                                              OnEntryNotFound if_not_found) override;
+	void ScanSchemas(ClientContext &context, std::function<void(SchemaCatalogEntry &)> callback) override;
+
+	PhysicalOperator &PlanCreateTableAs(ClientContext &context, PhysicalPlanGenerator &planner, LogicalCreateTable &op,
+	                                    PhysicalOperator &plan) override;
+	PhysicalOperator &PlanInsert(ClientContext &context, PhysicalPlanGenerator &planner, LogicalInsert &op,
+	                             optional_ptr<PhysicalOperator> plan) override;
+	PhysicalOperator &PlanDelete(ClientContext &context, PhysicalPlanGenerator &planner, LogicalDelete &op,
+	                             PhysicalOperator &plan) override;
+	PhysicalOperator &PlanUpdate(ClientContext &context, PhysicalPlanGenerator &planner, LogicalUpdate &op,
+	                             PhysicalOperator &plan) override;
+
+	DatabaseSize GetDatabaseSize(ClientContext &context) override;
+	bool InMemory() override {
+		return false;
+	}
+	string GetDBPath() override;
+
+public:
+	const OpenDuckClient &GetClient() const {
+		return *client;
+	}
+	const OpenDuckAttachUrl &GetUrl() const {
+		return url;
+	}
+	//! The schemas visible to the current transaction (loaded on first use).
+	OpenDuckSchemaSet &GetSchemas(ClientContext &context);
+	//! The snapshot reads of the current transaction use (-1: latest).
+	int64_t ReadSnapshot(ClientContext &context);
+	//! Throw unless this database accepts writes (not READ_ONLY, not a snapshot).
+	void CheckWritable(const string &statement) const;
+	//! Run a write on the server; afterwards the transaction sees its result.
+	openduck_result ExecuteWrite(ClientContext &context, const string &sql);
+	//! Tell the transaction that a write created `result.snapshot_id`.
+	void AfterWrite(ClientContext &context, const openduck_result &result);
+	//! Keep loaded schema sets alive a while after their transaction ended
+	//! (late references to their entries stay valid).
+	void Retain(shared_ptr<OpenDuckSchemaSet> schemas);
+
+private:
+	void DropSchema(ClientContext &context, DropInfo &info) override;
+
+	OpenDuckAttachUrl url;
+	shared_ptr<OpenDuckClient> client;
+	bool read_only;
+	mutex retained_lock;
+	deque<shared_ptr<OpenDuckSchemaSet>> retained;
+};
+
+} // namespace duckdb

@@ -1,0 +1,38 @@
+//===----------------------------------------------------------------------===//
+// OpenDuckScan: the table function that reads a remote table. It sends
+// `SELECT <projected columns> FROM "schema"."table"` to the server (on the
+// transaction's snapshot) and streams the Arrow batches into DuckDB, casting
+// to the declared column types where Arrow lost them. Projection pushdown is
+// on (DuckDB needs it for count(*) and virtual columns).
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "duckdb.hpp"
+#include "duckdb/function/table_function.hpp"
+
+namespace duckdb {
+
+class OpenDuckCatalog;
+class OpenDuckTableEntry;
+
+struct OpenDuckScanBindData : public TableFunctionData {
+	explicit OpenDuckScanBindData(OpenDuckCatalog &catalog) : catalog(catalog) {
+	}
+
+	OpenDuckCatalog &catalog;
+	string remote_schema;
+	string remote_table;
+	vector<string> names;
+	vector<LogicalType> types;
+	optional_idx cardinality;
+};
+
+class OpenDuckScan {
+public:
+	static TableFunction Function();
+	static unique_ptr<FunctionData> Bind(OpenDuckTableEntry &table);
+	//! The SQL the server runs for a scan of `column_ids`.
+	static string RemoteSql(const OpenDuckScanBindData &bind, const vector<column_t> &column_ids);
+};
+
+} // namespace duckdb

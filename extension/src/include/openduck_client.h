@@ -1,0 +1,121 @@
+/*
+ * openduck_client.h - the C API of the OpenDuck extension's Rust half
+ * (src/ffi.rs) over query::client::Client, used by the C++ catalog.
+ *
+ * The Rust half hands this table to the C++ init function, so none of these
+ * functions is an exported symbol of the extension (only the DuckDB entry
+ * point openduck_duckdb_cpp_init is).
+ *
+ * Conventions: every call that can fail returns 0 on success, or an
+ * OPENDUCK_ERROR_* code and fills *error (free its message with
+ * free_error). Strings are NUL-terminated UTF-8. A session may be used by
+ * several threads at once.
+ */
+#ifndef OPENDUCK_CLIENT_H
+#define OPENDUCK_CLIENT_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The Arrow C data and stream interfaces (arrow.apache.org/docs/format). */
+#ifndef ARROW_C_DATA_INTERFACE
+#define ARROW_C_DATA_INTERFACE
+struct ArrowSchema {
+	const char *format;
+	const char *name;
+	const char *metadata;
+	int64_t flags;
+	int64_t n_children;
+	struct ArrowSchema **children;
+	struct ArrowSchema *dictionary;
+	void (*release)(struct ArrowSchema *);
+	void *private_data;
+};
+struct ArrowArray {
+	int64_t length;
+	int64_t null_count;
+	int64_t offset;
+	int64_t n_buffers;
+	int64_t n_children;
+	const void **buffers;
+	struct ArrowArray **children;
+	struct ArrowArray *dictionary;
+	void (*release)(struct ArrowArray *);
+	void *private_data;
+};
+#endif
+#ifndef ARROW_C_STREAM_INTERFACE
+#define ARROW_C_STREAM_INTERFACE
+struct ArrowArrayStream {
+	int (*get_schema)(struct ArrowArrayStream *, struct ArrowSchema *out);
+	int (*get_next)(struct ArrowArrayStream *, struct ArrowArray *out);
+	const char *(*get_last_error)(struct ArrowArrayStream *);
+	void (*release)(struct ArrowArrayStream *);
+	void *private_data;
+};
+#endif
+
+#define OPENDUCK_CLIENT_API_VERSION 1
+
+enum openduck_error_code {
+	OPENDUCK_OK = 0,
+	OPENDUCK_ERROR_INVALID_INPUT = 1,       /* bad arguments to this API */
+	OPENDUCK_ERROR_UNREACHABLE = 2,         /* no server at the endpoint / bad endpoint */
+	OPENDUCK_ERROR_UNAUTHENTICATED = 3,     /* missing or wrong token */
+	OPENDUCK_ERROR_NOT_FOUND = 4,           /* unknown database or snapshot */
+	OPENDUCK_ERROR_INVALID_ARGUMENT = 5,    /* SQL that does not parse or bind */
+	OPENDUCK_ERROR_PERMISSION_DENIED = 6,   /* refused by the server's sandbox */
+	OPENDUCK_ERROR_FAILED_PRECONDITION = 7, /* no snapshot yet, write to a snapshot */
+	OPENDUCK_ERROR_SERVER = 8,              /* any other server error */
+	OPENDUCK_ERROR_ARROW = 9,               /* bad Arrow data */
+	OPENDUCK_ERROR_INTERNAL = 10            /* a bug in the extension */
+};
+
+typedef struct openduck_error {
+	int32_t code;
+	char *message; /* owned by Rust: release with free_error */
+} openduck_error;
+
+/* What a statement did. */
+typedef struct openduck_result {
+	int64_t snapshot_id; /* snapshot read, or created by a write */
+	int32_t is_write;
+	int64_t rows_affected;
+} openduck_result;
+
+typedef struct openduck_session openduck_session; /* opaque */
+
+typedef struct openduck_client_api {
+	uint32_t version; /* OPENDUCK_CLIENT_API_VERSION */
+
+	/* Connect to `endpoint` (e.g. "http://localhost:7878") with an optional
+	 * bearer `token` (NULL: none) for `database`. Returns NULL on error. */
+	openduck_session *(*connect)(const char *endpoint, const char *token, const char *database,
+	                             openduck_error *error);
+
+	/* Execute `sql` on snapshot `snapshot` (-1: latest) and move a stream of
+	 * its rows into *out; batches are fetched lazily by get_next. */
+	int32_t (*query)(openduck_session *session, const char *sql, int64_t snapshot, struct ArrowArrayStream *out,
+	                 openduck_result *result, openduck_error *error);
+
+	/* Execute `sql` and discard its rows (DDL, writes). */
+	int32_t (*execute)(openduck_session *session, const char *sql, int64_t snapshot, openduck_result *result,
+	                   openduck_error *error);
+
+	/* Execute `sql` with the rows of `input` readable as table `table` (e.g.
+	 * "INSERT INTO t SELECT * FROM <table>"). Takes ownership of *input. */
+	int32_t (*execute_ingest)(openduck_session *session, const char *sql, const char *table,
+	                          struct ArrowArrayStream *input, openduck_result *result, openduck_error *error);
+
+	void (*free_session)(openduck_session *session);
+	void (*free_error)(openduck_error *error);
+} openduck_client_api;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OPENDUCK_CLIENT_H */

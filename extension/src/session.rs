@@ -1,0 +1,83 @@
+//! One attached remote database: a gRPC client plus the database name.
+//! Every method may be called from any DuckDB thread at the same time (the
+//! tonic client is cloned per call; clones share one HTTP/2 connection).
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::{RecordBatch, RecordBatchReader};
+use futures::TryStreamExt;
+use query::client::Executed;
+use query::Client;
+
+use crate::batch_reader::RemoteBatchReader;
+use crate::error::{ExtensionError, ExtensionResult};
+use crate::runtime;
+
+pub struct Session {
+    client: Client,
+    database: String,
+}
+
+/// What a statement did (the C struct `openduck_result`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Outcome {
+    pub snapshot_id: i64,
+    pub is_write: bool,
+    pub rows_affected: i64,
+}
+
+impl From<&Executed> for Outcome {
+    fn from(e: &Executed) -> Self {
+        Outcome { snapshot_id: e.snapshot_id, is_write: e.is_write, rows_affected: e.rows_affected }
+    }
+}
+
+impl Session {
+    pub fn connect(endpoint: &str, token: Option<&str>, database: &str) -> ExtensionResult<Session> {
+        if database.is_empty() {
+            return Err(ExtensionError::InvalidInput("missing database name: use ATTACH 'openduck:<database>?...'".into()));
+        }
+        let client = runtime::block_on(Client::connect(endpoint, token))??;
+        Ok(Session { client, database: database.to_string() })
+    }
+
+    /// Start `sql`; its rows are pulled lazily by the returned reader.
+    pub fn query(&self, sql: &str, snapshot: Option<i64>) -> ExtensionResult<(Outcome, RemoteBatchReader)> {
+        let mut client = self.client.clone();
+        let db = self.database.clone();
+        let sql = sql.to_string();
+        let (executed, stream) = runtime::block_on(async move {
+            let executed = client.execute(&db, &sql, snapshot).await?;
+            let stream = client.fetch(&executed.handle).await?;
+            Ok::<_, ExtensionError>((executed, stream))
+        })??;
+        let outcome = Outcome::from(&executed);
+        Ok((outcome, RemoteBatchReader::new(executed.schema, stream)))
+    }
+
+    /// Run `sql` and drop its rows (DDL, writes).
+    pub fn execute(&self, sql: &str, snapshot: Option<i64>) -> ExtensionResult<Outcome> {
+        let mut client = self.client.clone();
+        let db = self.database.clone();
+        let sql = sql.to_string();
+        runtime::block_on(async move {
+            let executed = client.execute(&db, &sql, snapshot).await?;
+            // Fetch releases the server's handle; the rows are not needed.
+            let _rows: Vec<RecordBatch> = client.fetch(&executed.handle).await?.try_collect().await?;
+            Ok(Outcome::from(&executed))
+        })?
+    }
+
+    /// Run `sql` with the rows of `input` readable as table `table`.
+    pub fn execute_ingest(&self, sql: &str, table: &str, input: impl RecordBatchReader) -> ExtensionResult<Outcome> {
+        let schema: SchemaRef = input.schema();
+        let batches = input.collect::<Result<Vec<RecordBatch>, _>>()?;
+        let mut client = self.client.clone();
+        let db = self.database.clone();
+        let (sql, table) = (sql.to_string(), table.to_string());
+        runtime::block_on(async move {
+            let executed = client.execute_with_ingest(&db, &sql, &table, &schema, &batches).await?;
+            let _rows: Vec<RecordBatch> = client.fetch(&executed.handle).await?.try_collect().await?;
+            Ok(Outcome::from(&executed))
+        })?
+    }
+}

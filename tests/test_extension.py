@@ -1,0 +1,259 @@
+"""End-to-end: the OpenDuck DuckDB extension in the stock duckdb==2.0.0 wheel,
+against a real `openduck serve` (FUSE mount, gRPC on loopback, DuckDB workers).
+
+The extension comes from $OPENDUCK_EXTENSION_PATH, else extension/build.sh
+builds it (and prints its path)."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import ROOT, OpenDuck
+
+TOKEN = "ext-token"
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture(scope="module")
+def extension_path() -> str:
+    path = os.environ.get("OPENDUCK_EXTENSION_PATH")
+    if not path:
+        build = subprocess.run(
+            [str(ROOT / "extension" / "build.sh")], capture_output=True, text=True, timeout=3600
+        )
+        assert build.returncode == 0, build.stderr[-5000:]
+        path = build.stdout.strip().splitlines()[-1]
+    assert Path(path).is_file(), path
+    return path
+
+
+class Server:
+    def __init__(self, data_dir: Path):
+        self.od = OpenDuck(data_dir)
+        self.addr = f"127.0.0.1:{free_port()}"
+        self.endpoint = f"http://{self.addr}"
+        self.log = data_dir.parent / "serve.log"
+        env = {k: v for k, v in os.environ.items() if k != "OPENDUCK_TOKEN"}
+        args = [self.od.bin, "--data-dir", str(data_dir), "serve", "--listen", self.addr]
+        args += ["--token", TOKEN, "--db", "mydb"]
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(args, stderr=log, env=env)
+        deadline = time.time() + 60
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"serve exited: {self.log.read_text()}")
+            try:
+                with urllib.request.urlopen(f"http://{self.addr}/health", timeout=1) as r:
+                    if r.read().strip() == b"ok":
+                        return
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise AssertionError(f"serve never became healthy: {self.log.read_text()}")
+            time.sleep(0.1)
+
+    def url(self, db="mydb", prefix="openduck", **params) -> str:
+        params = {"endpoint": self.endpoint, "token": TOKEN, **params}
+        query = "&".join(f"{k}={v}" for k, v in params.items() if v is not None)
+        return f"{prefix}:{db}?{query}" if query else f"{prefix}:{db}"
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(timeout=60) == 0, self.log.read_text()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = Server(tmp_path_factory.mktemp("ext") / "data")
+    yield s
+    if s.proc.poll() is None:
+        s.stop()
+
+
+@pytest.fixture
+def con(extension_path):
+    c = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+    c.execute(f"LOAD '{extension_path}'")
+    yield c
+    c.close()
+
+
+def attach(con, server, alias="cloud", options="", **params):
+    con.execute(f"ATTACH '{server.url(**params)}' AS {alias} {options}")
+
+
+def rows(con, sql):
+    return con.execute(sql).fetchall()
+
+
+def test_load_and_attach(con, server):
+    attach(con, server)
+    assert rows(con, "SELECT type FROM duckdb_databases() WHERE database_name = 'cloud'") == [("openduck",)]
+    # A fresh connection sees the remote schema even before anything is written.
+    assert ("main",) in rows(con, "SELECT schema_name FROM duckdb_schemas() WHERE database_name = 'cloud'")
+
+
+def test_create_table_as_from_local_data_and_select_back(con, server):
+    con.execute(
+        "CREATE TABLE local_items AS SELECT range AS id, 'item ' || range AS name, range * 1.5 AS price,"
+        " DATE '2024-01-01' + range::INTEGER AS day FROM range(3000)"
+    )
+    attach(con, server)
+    assert rows(con, "CREATE TABLE cloud.items AS SELECT * FROM local_items") == [(3000,)]
+    expected = rows(con, "SELECT * FROM local_items ORDER BY id")
+    assert rows(con, "SELECT * FROM cloud.items ORDER BY id") == expected
+    assert rows(con, "SELECT count(*) FROM cloud.items") == [(3000,)]
+    assert rows(con, "SELECT name FROM cloud.items WHERE id = 42") == [("item 42",)]
+    # Column names and types survive the trip (DECIMAL and DATE included).
+    local_types = [(r[0], r[1]) for r in rows(con, "DESCRIBE local_items")]
+    assert [(r[0], r[1]) for r in rows(con, "DESCRIBE cloud.items")] == local_types
+
+
+def test_remote_tables_show_up_in_the_catalog(con, server):
+    attach(con, server)
+    con.execute("CREATE TABLE cloud.catalog_probe AS SELECT 1 AS x, 'a' AS y")
+    shown = rows(con, "SELECT database, schema, name, column_names FROM (SHOW ALL TABLES) WHERE database = 'cloud'")
+    assert ("cloud", "main", "catalog_probe", ["x", "y"]) in shown
+    info = rows(
+        con,
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = 'cloud'",
+    )
+    assert ("main", "catalog_probe") in info
+    cols = rows(
+        con,
+        "SELECT column_name, data_type FROM information_schema.columns"
+        " WHERE table_catalog = 'cloud' AND table_name = 'catalog_probe' ORDER BY ordinal_position",
+    )
+    assert cols == [("x", "INTEGER"), ("y", "VARCHAR")]
+    assert rows(con, "SELECT table_name FROM duckdb_tables() WHERE database_name = 'cloud' AND table_name = 'catalog_probe'") == [
+        ("catalog_probe",)
+    ]
+
+
+def test_join_of_local_and_remote_tables_equals_the_local_join(con, server):
+    con.execute(
+        "CREATE TABLE orders AS SELECT range AS order_id, range % 50 AS customer_id, (range * 7) % 100 AS amount"
+        " FROM range(5000)"
+    )
+    con.execute("CREATE TABLE customers AS SELECT range AS customer_id, 'customer ' || range AS name FROM range(50)")
+    attach(con, server)
+    con.execute("CREATE TABLE cloud.orders AS SELECT * FROM orders")
+    join = (
+        "SELECT c.name, count(*) AS n, sum(o.amount) AS total FROM customers c JOIN {orders} o"
+        " ON o.customer_id = c.customer_id WHERE o.amount > 10 GROUP BY c.name ORDER BY c.name"
+    )
+    local = rows(con, join.format(orders="orders"))
+    remote = rows(con, join.format(orders="cloud.orders"))
+    assert remote == local and len(local) == 50
+
+
+def test_insert_from_local_parquet(con, server, tmp_path):
+    parquet = tmp_path / "local.parquet"
+    con.execute(f"COPY (SELECT range AS id, range::VARCHAR AS label FROM range(10000)) TO '{parquet}'")
+    attach(con, server)
+    con.execute("CREATE TABLE cloud.events (id BIGINT NOT NULL, label VARCHAR)")
+    assert rows(con, f"INSERT INTO cloud.events SELECT * FROM read_parquet('{parquet}')") == [(10000,)]
+    assert rows(con, "INSERT INTO cloud.events VALUES (-1, 'extra')") == [(1,)]
+    assert rows(con, "SELECT count(*), sum(id), max(label) FROM cloud.events") == [(10001, 49995000 - 1, "9999")]
+    assert rows(con, "SELECT \"null\" FROM (DESCRIBE cloud.events) ORDER BY column_name") == [("YES",), ("NO",)]
+
+
+def test_create_insert_drop_in_one_session(con, server):
+    attach(con, server)
+    con.execute("CREATE TABLE cloud.scratch (a INTEGER, b VARCHAR)")
+    con.execute("INSERT INTO cloud.scratch VALUES (1, 'one'), (2, 'two')")
+    assert rows(con, "SELECT * FROM cloud.scratch ORDER BY a") == [(1, "one"), (2, "two")]
+    con.execute("DROP TABLE cloud.scratch")
+    assert rows(con, "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'cloud' AND table_name = 'scratch'") == [
+        (0,)
+    ]
+    with pytest.raises(duckdb.CatalogException):
+        con.execute("SELECT * FROM cloud.scratch")
+
+
+def test_another_client_sees_writes(con, server, extension_path):
+    attach(con, server)
+    other = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+    other.execute(f"LOAD '{extension_path}'")
+    attach(other, server, alias="cloud2")
+    con.execute("CREATE TABLE cloud.shared AS SELECT 7 AS v")
+    assert rows(other, "SELECT v FROM cloud2.shared") == [(7,)]
+    other.close()
+
+
+def test_wrong_token_is_a_clear_error(con, server):
+    with pytest.raises(duckdb.Error) as err:
+        attach(con, server, token="not-the-token")
+    message = str(err.value)
+    assert "authentication failed" in message and "OPENDUCK_TOKEN" in message, message
+
+
+def test_unknown_database_is_a_clear_error(con, server):
+    with pytest.raises(duckdb.Error) as err:
+        attach(con, server, db="nosuchdb")
+    assert "unknown database 'nosuchdb'" in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize(
+    "url, needle",
+    [
+        ("openduck:?token=x", "missing database name"),
+        ("openduck:mydb?tokn=x", "unknown parameter 'tokn'"),
+        ("openduck:mydb?snapshot=latest", "snapshot must be a snapshot id"),
+        ("openduck:mydb?token", "not a key=value parameter"),
+        ("openduck:mydb?endpoint=localhost:7878", "malformed endpoint"),
+    ],
+)
+def test_malformed_url_is_a_clear_error(con, url, needle):
+    with pytest.raises(duckdb.Error) as err:
+        con.execute(f"ATTACH '{url}' AS bad")
+    assert needle in str(err.value) and "openduck:" in str(err.value), str(err.value)
+
+
+def test_unreachable_server_is_a_clear_error(con):
+    with pytest.raises(duckdb.Error) as err:
+        con.execute(f"ATTACH 'openduck:mydb?endpoint=http://127.0.0.1:{free_port()}&token=x' AS gone")
+    assert "cannot reach the OpenDuck server" in str(err.value), str(err.value)
+
+
+def test_od_alias_and_environment_defaults(con, server, monkeypatch):
+    con.execute(f"ATTACH 'od:mydb?endpoint={server.endpoint}&token={TOKEN}' AS short")
+    con.execute("CREATE TABLE short.alias_probe AS SELECT 42 AS answer")
+    assert rows(con, "SELECT answer FROM short.alias_probe") == [(42,)]
+    monkeypatch.setenv("OPENDUCK_ENDPOINT", server.endpoint)
+    monkeypatch.setenv("OPENDUCK_TOKEN", TOKEN)
+    con.execute("ATTACH 'od:mydb' AS from_env")
+    assert rows(con, "SELECT answer FROM from_env.alias_probe") == [(42,)]
+
+
+def test_read_only_and_snapshot_attachments_refuse_writes(con, server):
+    attach(con, server)
+    con.execute("CREATE TABLE cloud.versions AS SELECT 1 AS v")
+    snapshots = json.loads(server.od.run("snapshots", "mydb", "--json").stdout)
+    then = snapshots[-1]["id"]
+    con.execute("INSERT INTO cloud.versions VALUES (2)")
+    attach(con, server, alias="then", snapshot=then)
+    assert rows(con, "SELECT v FROM then.versions ORDER BY v") == [(1,)]
+    assert rows(con, "SELECT v FROM cloud.versions ORDER BY v") == [(1,), (2,)]
+    with pytest.raises(duckdb.Error) as err:
+        con.execute("INSERT INTO then.versions VALUES (3)")
+    assert "read-only" in str(err.value), str(err.value)
+    attach(con, server, alias="ro", options="(READ_ONLY)")
+    assert rows(con, "SELECT count(*) FROM ro.versions") == [(2,)]
+    with pytest.raises(duckdb.Error) as err:
+        con.execute("CREATE TABLE ro.nope (x INTEGER)")
+    assert "read-only" in str(err.value), str(err.value)
