@@ -5,7 +5,7 @@ use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 
-use arrow::ffi_stream::{ArrowArrayStreamReader, FFI_ArrowArrayStream};
+use arrow::ffi_stream::{RecordBatchStreamReader, FFI_ArrowArrayStream};
 
 use crate::error::{ErrorCode, ExtensionError, ExtensionResult};
 use crate::session::{Outcome, Session};
@@ -174,7 +174,7 @@ unsafe extern "C" fn execute_ingest(
             return Err(ExtensionError::InvalidInput("input stream is NULL".into()));
         }
         // SAFETY: `input` is a valid stream; from_raw moves it out (we own it now).
-        let reader = unsafe { ArrowArrayStreamReader::from_raw(input) }?;
+        let reader = unsafe { RecordBatchStreamReader::from_raw(input) }?;
         let (s, sql, table) = unsafe { (session(s)?, text(sql, "sql")?, text(table, "table")?) };
         write_result(result, s.execute_ingest(sql, table, reader)?);
         Ok(())

@@ -103,9 +103,12 @@ OpenDuckAttachUrl OpenDuckAttachUrl::Parse(const string &path, unordered_map<str
 		if (key == "endpoint" || key == "token" || key == "snapshot") {
 			url.Set(key, it->second.ToString(), path);
 			it = options.erase(it);
+		} else if (key == "pushdown") {
+			url.pushdown = BooleanValue::Get(it->second.DefaultCastAs(LogicalType::BOOLEAN));
+			it = options.erase(it);
 		} else {
 			throw InvalidInputException("OpenDuck: unknown ATTACH option '%s': OpenDuck databases take READ_ONLY, "
-			                            "ENDPOINT, TOKEN and SNAPSHOT",
+			                            "ENDPOINT, TOKEN, SNAPSHOT and PUSHDOWN",
 			                            it->first);
 		}
 	}

@@ -6,7 +6,12 @@
 #include "duckdb/planner/operator/logical_create_table.hpp"
 #include "duckdb/planner/operator/logical_insert.hpp"
 #include "duckdb/storage/database_size.hpp"
+#include "duckdb/parser/query_node/delete_query_node.hpp"
+#include "duckdb/parser/query_node/insert_query_node.hpp"
+#include "duckdb/parser/query_node/update_query_node.hpp"
+#include "duckdb/parser/tableref.hpp"
 #include "openduck/openduck_insert.hpp"
+#include "openduck/openduck_query_function.hpp"
 #include "openduck/openduck_schema_set.hpp"
 #include "openduck/openduck_sql.hpp"
 #include "openduck/openduck_transaction.hpp"
@@ -144,6 +149,48 @@ PhysicalOperator &OpenDuckCatalog::PlanDelete(ClientContext &context, PhysicalPl
 PhysicalOperator &OpenDuckCatalog::PlanUpdate(ClientContext &context, PhysicalPlanGenerator &planner,
                                               LogicalUpdate &op, PhysicalOperator &plan) {
 	throw NotImplementedException("OpenDuck: UPDATE on remote tables is not supported yet");
+}
+
+bool OpenDuckCatalog::Supports(RemoteCapability capability) const {
+	switch (capability) {
+	case RemoteCapability::IS_REMOTE:
+	case RemoteCapability::EXECUTE_QUERY_NODE:
+		return url.pushdown;
+	default:
+		// DDL stays local: CreateTable/DropEntry send it and refresh the catalog.
+		return false;
+	}
+}
+
+template <class NODE>
+static bool HasReturning(const QueryNode &node) {
+	return !node.Cast<NODE>().returning_list.empty();
+}
+
+bool OpenDuckCatalog::SupportsPushdown(const QueryNode &node) {
+	switch (node.type) {
+	case QueryNodeType::SELECT_NODE:
+	case QueryNodeType::SET_OPERATION_NODE:
+	case QueryNodeType::CTE_NODE:
+	case QueryNodeType::RECURSIVE_CTE_NODE:
+		return true;
+	// Writes run on the server as one statement; it reports only a row count, so RETURNING stays local
+	// (where it is refused).
+	case QueryNodeType::INSERT_QUERY_NODE:
+		return !HasReturning<InsertQueryNode>(node);
+	case QueryNodeType::UPDATE_QUERY_NODE:
+		return !HasReturning<UpdateQueryNode>(node);
+	case QueryNodeType::DELETE_QUERY_NODE:
+		return !HasReturning<DeleteQueryNode>(node);
+	default:
+		return false;
+	}
+}
+
+unique_ptr<TableRef> OpenDuckCatalog::RemoteExecute(ClientContext &context, unique_ptr<QueryNode> node) {
+	bool is_write = node->type == QueryNodeType::INSERT_QUERY_NODE ||
+	                node->type == QueryNodeType::UPDATE_QUERY_NODE || node->type == QueryNodeType::DELETE_QUERY_NODE;
+	return OpenDuckQueryFunction::Ref(GetName().GetIdentifierName(), node->ToString(), is_write);
 }
 
 DatabaseSize OpenDuckCatalog::GetDatabaseSize(ClientContext &context) {

@@ -1,5 +1,10 @@
 #include "openduck/openduck_client.hpp"
 
+#include "duckdb/common/exception/binder_exception.hpp"
+#include "duckdb/common/exception/catalog_exception.hpp"
+#include "duckdb/common/exception/conversion_exception.hpp"
+#include "duckdb/common/exception/parser_exception.hpp"
+
 namespace duckdb {
 
 static const openduck_client_api *client_api = nullptr;
@@ -24,7 +29,38 @@ static string TakeMessage(openduck_error &error) {
 	return message;
 }
 
+//! SQL errors from the server carry DuckDB's "<Type> Error: " prefix: rethrow them as that type, so a
+//! remote "Catalog Error" is a CatalogException here too.
+static void ThrowRemoteSqlError(const string &message) {
+	auto colon = message.find(" Error: ");
+	if (colon == string::npos || colon > 40) {
+		return;
+	}
+	auto kind = message.substr(0, colon);
+	auto detail = message.substr(colon + 8);
+	if (kind == "Catalog") {
+		throw CatalogException("%s", detail);
+	} else if (kind == "Binder") {
+		throw BinderException("%s", detail);
+	} else if (kind == "Parser") {
+		throw ParserException("%s", detail);
+	} else if (kind == "Conversion") {
+		throw ConversionException("%s", detail);
+	} else if (kind == "Constraint") {
+		throw ConstraintException("%s", detail);
+	} else if (kind == "Invalid Input") {
+		throw InvalidInputException("%s", detail);
+	} else if (kind == "Not implemented") {
+		throw NotImplementedException("%s", detail);
+	} else if (kind == "Out of Range") {
+		throw OutOfRangeException("%s", detail);
+	}
+}
+
 void OpenDuckClient::ThrowError(int32_t code, const string &message) {
+	if (code == OPENDUCK_ERROR_INVALID_ARGUMENT) {
+		ThrowRemoteSqlError(message);
+	}
 	switch (code) {
 	case OPENDUCK_ERROR_UNREACHABLE:
 		throw IOException("OpenDuck: %s", message);

@@ -1,25 +1,11 @@
 #include "openduck/openduck_scan.hpp"
 
-#include "duckdb/common/vector_operations/vector_operations.hpp"
 #include "openduck/openduck_catalog.hpp"
-#include "openduck/openduck_chunk_reader.hpp"
+#include "openduck/openduck_remote_result.hpp"
 #include "openduck/openduck_sql.hpp"
 #include "openduck/openduck_table_entry.hpp"
 
 namespace duckdb {
-
-//! The server produces the rows in order, one stream per scan: one thread reads it.
-struct OpenDuckScanGlobalState : public GlobalTableFunctionState {
-	unique_ptr<OpenDuckChunkReader> reader;
-	DataChunk remote_chunk;
-	//! For each output column, its column in remote_chunk (INVALID_INDEX: a virtual column).
-	vector<idx_t> remote_column;
-	mutex lock;
-
-	idx_t MaxThreads() const override {
-		return 1;
-	}
-};
 
 unique_ptr<FunctionData> OpenDuckScan::Bind(OpenDuckTableEntry &table) {
 	auto result = make_uniq<OpenDuckScanBindData>(table.ParentCatalog().Cast<OpenDuckCatalog>());
@@ -51,43 +37,15 @@ string OpenDuckScan::RemoteSql(const OpenDuckScanBindData &bind, const vector<co
 
 static unique_ptr<GlobalTableFunctionState> InitGlobal(ClientContext &context, TableFunctionInitInput &input) {
 	auto &bind = input.bind_data->Cast<OpenDuckScanBindData>();
-	auto state = make_uniq<OpenDuckScanGlobalState>();
 	auto sql = OpenDuckScan::RemoteSql(bind, input.column_ids);
 	openduck_result result {0, 0, 0};
 	auto stream = bind.catalog.GetClient().Query(sql, bind.catalog.ReadSnapshot(context), result);
-	state->reader = make_uniq<OpenDuckChunkReader>(context, std::move(stream));
-	state->remote_chunk.Initialize(context, state->reader->Types());
+	vector<idx_t> remote_column;
 	idx_t next_remote = 0;
 	for (auto column_id : input.column_ids) {
-		state->remote_column.push_back(column_id < bind.names.size() ? next_remote++ : DConstants::INVALID_INDEX);
+		remote_column.push_back(column_id < bind.names.size() ? next_remote++ : DConstants::INVALID_INDEX);
 	}
-	return std::move(state);
-}
-
-static void Scan(ClientContext &context, TableFunctionInput &data, DataChunk &output) {
-	auto &state = data.global_state->Cast<OpenDuckScanGlobalState>();
-	lock_guard<mutex> guard(state.lock);
-	if (!state.reader->Next(state.remote_chunk)) {
-		output.SetChildCardinality(0);
-		return;
-	}
-	auto count = state.remote_chunk.size();
-	output.SetChildCardinality(count);
-	for (idx_t i = 0; i < output.ColumnCount(); i++) {
-		auto &target = output.data[i];
-		auto remote = i < state.remote_column.size() ? state.remote_column[i] : DConstants::INVALID_INDEX;
-		if (remote == DConstants::INVALID_INDEX) {
-			target.Reference(Value(target.GetType()), count_t(count));
-			continue;
-		}
-		auto &source = state.remote_chunk.data[remote];
-		if (source.GetType() == target.GetType()) {
-			target.Reference(source);
-		} else {
-			// Arrow carried a different type (e.g. ENUM as VARCHAR): cast to the declared one.
-			VectorOperations::Cast(context, source, target, count);
-		}
-	}
+	return make_uniq<OpenDuckRemoteResult>(context, std::move(stream), std::move(remote_column));
 }
 
 static unique_ptr<NodeStatistics> Cardinality(ClientContext &context, const FunctionData *bind_data) {
@@ -107,7 +65,7 @@ static InsertionOrderPreservingMap<string> ToString(TableFunctionToStringInput &
 }
 
 TableFunction OpenDuckScan::Function() {
-	TableFunction function("openduck_scan", vector<LogicalType>(), Scan, nullptr, InitGlobal);
+	TableFunction function("openduck_scan", vector<LogicalType>(), OpenDuckRemoteResult::Scan, nullptr, InitGlobal);
 	function.projection_pushdown = true;
 	function.filter_pushdown = false;
 	function.cardinality = Cardinality;

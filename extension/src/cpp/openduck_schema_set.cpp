@@ -49,6 +49,16 @@ shared_ptr<OpenDuckSchemaSet> OpenDuckSchemaSet::Load(OpenDuckCatalog &catalog, 
 	unique_ptr<ArrowArrayStreamWrapper> stream;
 	string message;
 	auto code = catalog.GetClient().TryQuery(CATALOG_SQL, snapshot, result, stream, message);
+	if (code == OPENDUCK_OK && result.is_write) {
+		// A database without any snapshot: the server ran the read on its writer (which checkpoints a
+		// first snapshot) and answered with a row count. Read again, from that snapshot.
+		stream.reset();
+		code = catalog.GetClient().TryQuery(CATALOG_SQL, snapshot, result, stream, message);
+		if (code == OPENDUCK_OK && result.is_write) {
+			throw IOException("OpenDuck: the server answered the catalog query of '%s' as a write",
+			                  catalog.GetClient().Database());
+		}
+	}
 	if (code == OPENDUCK_ERROR_FAILED_PRECONDITION && snapshot < 0 && message.find("no snapshot") != string::npos) {
 		// A new database: nothing written yet. It has DuckDB's default schema.
 		set->AddSchema(catalog, DEFAULT_SCHEMA);

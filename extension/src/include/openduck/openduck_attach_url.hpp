@@ -3,7 +3,7 @@
 // asks for. Every parameter is optional: the endpoint defaults to
 // $OPENDUCK_ENDPOINT, else http://localhost:7878, the token to
 // $OPENDUCK_TOKEN. ATTACH options (TOKEN, ENDPOINT, SNAPSHOT) may also set
-// them. Anything else is refused with an error that shows the right form.
+// them; the ATTACH option PUSHDOWN (default true) turns query pushdown off. Anything else is refused with an error that shows the right form.
 //===----------------------------------------------------------------------===//
 #pragma once
 
@@ -24,6 +24,9 @@ public:
 	string token;
 	//! Snapshot id to read (time travel, read-only), or -1 for the latest.
 	int64_t snapshot = -1;
+	//! Run queries that only touch this database on the server (ATTACH option
+	//! PUSHDOWN, default true); false: every read goes through the table scan.
+	bool pushdown = true;
 
 	//! The URL without the token (shown as the database path).
 	string Display() const;

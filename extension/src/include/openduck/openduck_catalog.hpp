@@ -40,6 +40,12 @@ public:
 	PhysicalOperator &PlanUpdate(ClientContext &context, PhysicalPlanGenerator &planner, LogicalUpdate &op,
 	                             PhysicalOperator &plan) override;
 
+	//! Remote pushdown: DuckDB hands queries that only touch this database to
+	//! RemoteExecute, which runs them on the server (OpenDuckQueryFunction).
+	bool Supports(RemoteCapability capability) const override;
+	bool SupportsPushdown(const QueryNode &node) override;
+	unique_ptr<TableRef> RemoteExecute(ClientContext &context, unique_ptr<QueryNode> node) override;
+
 	DatabaseSize GetDatabaseSize(ClientContext &context) override;
 	bool InMemory() override {
 		return false;

@@ -1,0 +1,146 @@
+#include "openduck/openduck_query_function.hpp"
+
+#include "duckdb/parser/expression/constant_expression.hpp"
+#include "duckdb/parser/expression/function_expression.hpp"
+#include "duckdb/parser/tableref/table_function_ref.hpp"
+#include "openduck/openduck_catalog.hpp"
+#include "openduck/openduck_remote_result.hpp"
+
+namespace duckdb {
+
+static constexpr const char *FUNCTION_NAME = "openduck_query";
+
+struct OpenDuckQueryBindData : public TableFunctionData {
+	OpenDuckQueryBindData(OpenDuckCatalog &catalog, string sql, bool is_write)
+	    : catalog(catalog), sql(std::move(sql)), is_write(is_write) {
+	}
+
+	OpenDuckCatalog &catalog;
+	string sql;
+	bool is_write;
+};
+
+//! A write's result: its row count, once.
+struct OpenDuckWriteState : public GlobalTableFunctionState {
+	int64_t rows_affected = 0;
+	bool returned = false;
+};
+
+static OpenDuckCatalog &FindCatalog(ClientContext &context, const string &name) {
+	auto catalog = Catalog::GetCatalogEntry(context, Identifier(name));
+	if (!catalog || catalog->GetCatalogType() != "openduck") {
+		throw BinderException("%s: '%s' is not an attached OpenDuck database (ATTACH 'openduck:<db>' AS %s first)",
+		                      FUNCTION_NAME, name, name);
+	}
+	return catalog->Cast<OpenDuckCatalog>();
+}
+
+//! The result names and types of `sql`, from a DESCRIBE on the server.
+static void DescribeRemote(ClientContext &context, OpenDuckCatalog &catalog, const string &sql,
+                           vector<LogicalType> &types, vector<Identifier> &names) {
+	openduck_result result {0, 0, 0};
+	auto stream = catalog.GetClient().Query("DESCRIBE " + sql, catalog.ReadSnapshot(context), result);
+	OpenDuckChunkReader reader(context, std::move(stream));
+	DataChunk chunk;
+	chunk.Initialize(context, reader.Types());
+	while (reader.Next(chunk)) {
+		for (idx_t row = 0; row < chunk.size(); row++) {
+			names.emplace_back(chunk.GetValue(0, row).ToString());
+			auto type_name = chunk.GetValue(1, row).ToString();
+			try {
+				types.push_back(context.ParseLogicalType(type_name));
+			} catch (std::exception &) {
+				types.push_back(LogicalType::VARCHAR);
+			}
+		}
+	}
+	if (types.empty()) {
+		throw BinderException("%s: the server described no result columns for: %s", FUNCTION_NAME, sql);
+	}
+}
+
+static unique_ptr<FunctionData> Bind(ClientContext &context, TableFunctionBindInput &input,
+                                     vector<LogicalType> &return_types, vector<Identifier> &names) {
+	if (input.inputs.size() != 2 || input.inputs[0].IsNull() || input.inputs[1].IsNull()) {
+		throw BinderException("%s(<attached database>, <sql>) needs both arguments", FUNCTION_NAME);
+	}
+	auto &catalog = FindCatalog(context, StringValue::Get(input.inputs[0]));
+	auto sql = StringValue::Get(input.inputs[1]);
+	bool is_write = false;
+	for (auto &param : input.named_parameters) {
+		if (param.first == "write") {
+			is_write = !param.second.IsNull() && BooleanValue::Get(param.second);
+		}
+	}
+	if (is_write) {
+		catalog.CheckWritable("write");
+		return_types.push_back(LogicalType::BIGINT);
+		names.emplace_back("Count");
+	} else {
+		DescribeRemote(context, catalog, sql, return_types, names);
+	}
+	return make_uniq<OpenDuckQueryBindData>(catalog, std::move(sql), is_write);
+}
+
+static unique_ptr<GlobalTableFunctionState> InitGlobal(ClientContext &context, TableFunctionInitInput &input) {
+	auto &bind = input.bind_data->Cast<OpenDuckQueryBindData>();
+	if (bind.is_write) {
+		auto state = make_uniq<OpenDuckWriteState>();
+		state->rows_affected = bind.catalog.ExecuteWrite(context, bind.sql).rows_affected;
+		return std::move(state);
+	}
+	openduck_result result {0, 0, 0};
+	auto stream = bind.catalog.GetClient().Query(bind.sql, bind.catalog.ReadSnapshot(context), result);
+	vector<idx_t> remote_column;
+	for (auto column_id : input.column_ids) {
+		remote_column.push_back(column_id);
+	}
+	return make_uniq<OpenDuckRemoteResult>(context, std::move(stream), std::move(remote_column));
+}
+
+static void Scan(ClientContext &context, TableFunctionInput &data, DataChunk &output) {
+	auto &bind = data.bind_data->Cast<OpenDuckQueryBindData>();
+	if (!bind.is_write) {
+		OpenDuckRemoteResult::Scan(context, data, output);
+		return;
+	}
+	auto &state = data.global_state->Cast<OpenDuckWriteState>();
+	if (state.returned) {
+		output.SetChildCardinality(0);
+		return;
+	}
+	state.returned = true;
+	output.SetChildCardinality(1);
+	output.data[0].Reference(Value::BIGINT(state.rows_affected), count_t(1));
+}
+
+static InsertionOrderPreservingMap<string> ToString(TableFunctionToStringInput &input) {
+	InsertionOrderPreservingMap<string> result;
+	auto &bind = input.bind_data->Cast<OpenDuckQueryBindData>();
+	result["Database"] = bind.catalog.GetName().GetIdentifierName();
+	result["SQL"] = bind.sql;
+	return result;
+}
+
+TableFunction OpenDuckQueryFunction::Function() {
+	TableFunction function(FUNCTION_NAME, {LogicalType::VARCHAR, LogicalType::VARCHAR}, Scan, Bind, InitGlobal);
+	function.GetSignature().AddKeywordOnly("write", LogicalType::BOOLEAN, Value::BOOLEAN(false));
+	function.to_string = ToString;
+	return function;
+}
+
+unique_ptr<TableRef> OpenDuckQueryFunction::Ref(const string &catalog, const string &sql, bool is_write) {
+	vector<unique_ptr<ParsedExpression>> args;
+	args.push_back(make_uniq<ConstantExpression>(Literal::String(catalog)));
+	args.push_back(make_uniq<ConstantExpression>(Literal::String(sql)));
+	if (is_write) {
+		auto write = make_uniq<ConstantExpression>(Literal::Boolean(true));
+		write->SetAlias(Identifier("write"));
+		args.push_back(std::move(write));
+	}
+	auto ref = make_uniq<TableFunctionRef>();
+	ref->function = make_uniq<FunctionExpression>(Identifier(FUNCTION_NAME), std::move(args));
+	return std::move(ref);
+}
+
+} // namespace duckdb
