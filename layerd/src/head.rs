@@ -22,7 +22,7 @@ use bytes::Bytes;
 
 use crate::catalog::SnapshotInfo;
 use crate::error::{IoContext, LayerdError, Result};
-use crate::page::{page_count, page_len, page_of, page_start, pages_in_range, PageHash, PageNo};
+use crate::page::{page_count, page_len, page_of, page_start, pages_in_range, read_range, PageHash, PageNo};
 use crate::snapshot::SnapshotView;
 use log::{encode_record, scan_segment, segment_header, RecordKind};
 
@@ -373,18 +373,7 @@ impl Head {
 
     /// Read up to `len` bytes at `offset` (short at the end of the file).
     pub async fn read(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
-        let end = (offset + len as u64).min(self.size());
-        if offset >= end {
-            return Ok(Vec::new());
-        }
-        let mut out = Vec::with_capacity((end - offset) as usize);
-        for p in pages_in_range(offset, end - offset) {
-            let bytes = self.page_bytes(p).await?;
-            let from = offset.max(page_start(p)) - page_start(p);
-            let to = end.min(page_start(p) + bytes.len() as u64) - page_start(p);
-            out.extend_from_slice(&bytes[from as usize..to as usize]);
-        }
-        Ok(out)
+        read_range(offset, len, self.size(), |p| self.page_bytes(p)).await
     }
 
     /// Append records to the current segment and apply them. Callers hold the

@@ -60,6 +60,27 @@ pub fn pages_in_range(offset: u64, len: u64) -> std::ops::Range<PageNo> {
     page_of(offset)..page_of(offset + len - 1) + 1
 }
 
+/// Assemble bytes `[offset, offset + len)` of a file of `size` bytes from its
+/// pages (clipped to the file size), fetching each page with `page`.
+pub async fn read_range<F, Fut>(offset: u64, len: usize, size: u64, mut page: F) -> crate::Result<Vec<u8>>
+where
+    F: FnMut(PageNo) -> Fut,
+    Fut: std::future::Future<Output = crate::Result<bytes::Bytes>>,
+{
+    let end = (offset + len as u64).min(size);
+    if offset >= end {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::with_capacity((end - offset) as usize);
+    for p in pages_in_range(offset, end - offset) {
+        let bytes = page(p).await?;
+        let from = offset.max(page_start(p)) - page_start(p);
+        let to = end.min(page_start(p) + bytes.len() as u64) - page_start(p);
+        out.extend_from_slice(&bytes[from as usize..to as usize]);
+    }
+    Ok(out)
+}
+
 /// blake3 hash of a page's bytes: the page's identity in the store.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PageHash(pub [u8; 32]);

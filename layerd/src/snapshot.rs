@@ -9,7 +9,7 @@ use bytes::Bytes;
 use crate::catalog::SnapshotInfo;
 use crate::error::Result;
 use crate::layer::{PageLoc, PageRef};
-use crate::page::{page_count, page_len, page_start, pages_in_range, PageNo};
+use crate::page::{page_count, page_len, read_range, PageNo};
 use crate::store::LayerStore;
 
 pub struct SnapshotView {
@@ -66,17 +66,6 @@ impl SnapshotView {
 
     /// Read `len` bytes at `offset`, clipped to the file size.
     pub async fn read(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
-        let end = (offset + len as u64).min(self.info.size);
-        if offset >= end {
-            return Ok(Vec::new());
-        }
-        let mut out = Vec::with_capacity((end - offset) as usize);
-        for p in pages_in_range(offset, end - offset) {
-            let bytes = self.read_page(p).await?;
-            let from = offset.max(page_start(p)) - page_start(p);
-            let to = end.min(page_start(p) + bytes.len() as u64) - page_start(p);
-            out.extend_from_slice(&bytes[from as usize..to as usize]);
-        }
-        Ok(out)
+        read_range(offset, len, self.info.size, |p| self.read_page(p)).await
     }
 }

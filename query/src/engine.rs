@@ -104,8 +104,9 @@ impl Engine {
 
     fn reader(&self, db: &str, id: i64) -> QueryResult<Connection> {
         let key = (db.to_string(), id);
-        let shared = match lock(&self.readers).get(&key) {
-            Some(s) => s.clone(),
+        let cached = lock(&self.readers).get(&key).cloned();
+        let shared = match cached {
+            Some(s) => s,
             None => {
                 let conn = sandbox::open(&self.storage.snapshot_path(db, id), true, &self.limits, "readers")?;
                 let s = Arc::new(Mutex::new(conn));
@@ -140,21 +141,29 @@ impl Engine {
                         None => Err(QueryError::WriteToSnapshot(id)),
                     };
                 }
-                None => match self.storage.resolve(&req.db, None).await {
-                    Ok(id) => {
-                        if let Some(ex) = self.read(&req.db, id, &req.sql).await? {
-                            return Ok(ex);
-                        }
+                None => {
+                    let id = match self.storage.resolve(&req.db, None).await {
+                        Ok(id) => id,
+                        Err(QueryError::EmptyDatabase(_)) => self.initialize(&req.db).await?,
+                        Err(e) => return Err(e),
+                    };
+                    if let Some(ex) = self.read(&req.db, id, &req.sql).await? {
+                        return Ok(ex);
                     }
-                    // A database without snapshots: only a write can help.
-                    Err(QueryError::EmptyDatabase(_)) => {}
-                    Err(e) => return Err(e),
-                },
+                }
             }
         } else if let Some(id) = req.snapshot {
             return Err(QueryError::WriteToSnapshot(id));
         }
         self.write(req).await
+    }
+
+    /// A database without any snapshot gets its first one: an empty DuckDB
+    /// database, created and checkpointed by the writer.
+    async fn initialize(&self, db: &str) -> QueryResult<i64> {
+        let writer = self.writer(db)?;
+        tokio::task::spawn_blocking(move || lock(&writer).execute_batch("CHECKPOINT").map_err(QueryError::from_duckdb)).await??;
+        self.storage.after_write(db).await?.ok_or_else(|| QueryError::EmptyDatabase(db.to_string()))
     }
 
     /// Start a read; `None` if the statement turned out to be a write.

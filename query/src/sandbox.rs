@@ -23,15 +23,16 @@ pub struct WorkerLimits {
 
 fn config(limits: &WorkerLimits, read_only: bool, temp: &Path) -> duckdb::Result<Config> {
     let mode = if read_only { AccessMode::ReadOnly } else { AccessMode::ReadWrite };
+    // Order matters: paths and limits first, then access off, then the lock.
     Config::default()
         .access_mode(mode)?
-        .enable_external_access(false)?
-        .enable_autoload_extension(false)?
-        .with("autoinstall_known_extensions", "false")?
-        .with("allow_community_extensions", "false")?
         .with("temp_directory", temp.to_string_lossy())?
         .max_memory(&limits.memory_limit)?
         .threads(limits.threads)?
+        .enable_autoload_extension(false)?
+        .with("autoinstall_known_extensions", "false")?
+        .with("allow_community_extensions", "false")?
+        .enable_external_access(false)?
         .with("lock_configuration", "true")
 }
 

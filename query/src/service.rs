@@ -103,9 +103,8 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), QueryError> {
     let auth = Auth::new(token);
-    let svc = ExecutionServer::with_interceptor(ExecutionService::new(engine), move |req| auth.check(req))
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20);
+    let server = ExecutionServer::new(ExecutionService::new(engine)).max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20);
+    let svc = tonic::service::interceptor::InterceptedService::new(server, move |req| auth.check(req));
     let mut routes = tonic::service::Routes::new(svc);
     let router = std::mem::take(routes.axum_router_mut()).route("/health", axum::routing::get(|| async { "ok\n" }));
     *routes.axum_router_mut() = router;

@@ -60,11 +60,10 @@ fn ints(batches: &[RecordBatch], col: usize) -> Vec<i64> {
 async fn create_insert_read_latest_and_older_snapshots() {
     let s = server().await;
     let mut c = s.client().await;
-    // An empty database: reads say so clearly; writes create it.
-    match c.execute("mydb", "SELECT 1", None).await {
-        Err(ClientError::FailedPrecondition(m)) => assert!(m.contains("no snapshot yet"), "{m}"),
-        other => panic!("expected FailedPrecondition, got {other:?}"),
-    }
+    // A new database reads as an empty DuckDB database (its first snapshot).
+    let (empty, tables) = c.query("mydb", "SELECT count(*)::BIGINT FROM duckdb_tables()", None).await.unwrap();
+    assert!(!empty.is_write && empty.snapshot_id > 0);
+    assert_eq!(ints(&tables, 0), [0]);
     let w = c.execute("mydb", "CREATE TABLE t AS SELECT range::BIGINT AS i FROM range(1000)", None).await.unwrap();
     assert!(w.is_write);
     let first = w.snapshot_id;
