@@ -49,8 +49,8 @@ static string PercentDecode(const string &text, const string &path) {
 static int64_t ParseSnapshot(const string &value, const string &path) {
 	if (value.empty() || value.size() > 18 || value.find_first_not_of("0123456789") != string::npos) {
 		throw InvalidInputException("OpenDuck: malformed URL '%s': snapshot must be a snapshot id (a non-negative "
-		                            "integer, see `openduck snapshots <db>`), got '%s'",
-		                            path, value);
+		                            "integer, see `openduck snapshots <db>`), got '%s' (expected %s)",
+		                            path, value, URL_FORM);
 	}
 	return std::stoll(value);
 }
@@ -116,8 +116,8 @@ OpenDuckAttachUrl OpenDuckAttachUrl::Parse(const string &path, unordered_map<str
 		url.endpoint = DEFAULT_ENDPOINT;
 	}
 	if (!StringUtil::StartsWith(url.endpoint, "http://") && !StringUtil::StartsWith(url.endpoint, "https://")) {
-		throw InvalidInputException("OpenDuck: malformed endpoint '%s': expected http://<host>:<port>, e.g. %s",
-		                            url.endpoint, DEFAULT_ENDPOINT);
+		throw InvalidInputException("OpenDuck: malformed endpoint '%s': expected http://<host>:<port>, e.g. %s (%s)",
+		                            url.endpoint, DEFAULT_ENDPOINT, URL_FORM);
 	}
 	return url;
 }

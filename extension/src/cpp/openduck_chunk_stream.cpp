@@ -13,8 +13,11 @@ namespace {
 
 struct StreamState {
 	StreamState(ClientContext &context, ColumnDataCollection &collection_p)
-	    : collection(collection_p), properties(context.GetClientProperties()),
-	      extension_types(ArrowTypeExtensionData::GetExtensionTypes(context, collection_p.Types())) {
+	    : collection(collection_p), extension_types(ArrowTypeExtensionData::GetExtensionTypes(context, collection_p.Types())) {
+		// The plainest Arrow encoding (regular offsets, no views), whatever the session's arrow settings:
+		// it is what the server's ingest reads.
+		properties.client_context = &context;
+		properties.time_zone = context.GetClientProperties().time_zone;
 		collection.InitializeScan(scan);
 		collection.InitializeScanChunk(scan, chunk);
 		for (idx_t i = 0; i < collection.ColumnCount(); i++) {

@@ -48,7 +48,7 @@ static void DescribeRemote(ClientContext &context, OpenDuckCatalog &catalog, con
 			names.emplace_back(chunk.GetValue(0, row).ToString());
 			auto type_name = chunk.GetValue(1, row).ToString();
 			try {
-				types.push_back(context.ParseLogicalType(type_name));
+				types.push_back(TransformStringToLogicalType(type_name, context));
 			} catch (std::exception &) {
 				types.push_back(LogicalType::VARCHAR);
 			}

@@ -20,7 +20,7 @@ ORDER BY s.schema_name, c.table_name, c.column_index)";
 
 static LogicalType ParseRemoteType(ClientContext &context, const string &type_name) {
 	try {
-		return context.ParseLogicalType(type_name);
+		return TransformStringToLogicalType(type_name, context);
 	} catch (std::exception &) {
 		// A type this client does not know (e.g. from a server extension): read it as text.
 		return LogicalType::VARCHAR;
