@@ -260,3 +260,67 @@ def test_read_only_and_snapshot_attachments_refuse_writes(con, server):
     with pytest.raises(duckdb.Error) as err:
         con.execute("CREATE TABLE ro.nope (x INTEGER)")
     assert "read-only" in str(err.value), str(err.value)
+
+
+FILTERS = [
+    "i = 5",
+    "i <> 5",
+    "i >= 995",
+    "i IN (1, 2, 3)",
+    "i NOT IN (1, 2)",
+    "i IS NULL",
+    "i IS DISTINCT FROM 5",
+    "s = 'it''s'",
+    "s > 'b'",
+    "d BETWEEN DATE '2024-01-01' AND DATE '2024-01-10'",
+    "p < 10.5",
+    "f = 0.1",
+    "ts >= TIMESTAMP '2024-01-01 00:00:05'",
+    "NOT b",
+    "(i > 5 AND i < 20) OR i IS NULL",
+    "u = '00000000-0000-0000-0000-000000000001'::UUID",
+    "lower(s) = 'abc1'",
+    "s LIKE 'a%'",
+]
+
+
+def test_filters_pushed_into_the_remote_scan_give_the_local_answer(con, server):
+    con.execute(
+        """CREATE TABLE typed AS SELECT
+             CASE WHEN range % 7 = 0 THEN NULL ELSE range::INTEGER END AS i,
+             CASE WHEN range % 5 = 0 THEN NULL WHEN range % 11 = 0 THEN 'it''s'
+                  ELSE chr(97 + (range % 26)::INTEGER) || range END AS s,
+             DATE '2024-01-01' + (range % 40)::INTEGER AS d,
+             (range * 1.5)::DECIMAL(10, 1) AS p,
+             range / 10.0 AS f,
+             TIMESTAMP '2024-01-01' + INTERVAL (range) SECOND AS ts,
+             range % 3 = 0 AS b,
+             ('00000000-0000-0000-0000-' || lpad(range::VARCHAR, 12, '0'))::UUID AS u
+           FROM range(1000)"""
+    )
+    attach(con, server)
+    con.execute("CREATE OR REPLACE TABLE cloud.typed AS SELECT * FROM typed")
+    # PUSHDOWN false: queries are not shipped whole, so the scan (and its filter pushdown) runs.
+    attach(con, server, alias="scan", options="(PUSHDOWN false)")
+    for where in FILTERS:
+        local = rows(con, f"SELECT * FROM typed WHERE {where} ORDER BY ALL")
+        assert rows(con, f"SELECT * FROM scan.typed WHERE {where} ORDER BY ALL") == local, where
+        # the same through whole-query pushdown
+        assert rows(con, f"SELECT * FROM cloud.typed WHERE {where} ORDER BY ALL") == local, where
+    # The comparison runs on the server; the prefix match, which it does not translate, stays local.
+    plan = rows(con, "EXPLAIN SELECT i FROM scan.typed WHERE i < 10 AND s LIKE 'a%'")[0][1]
+    assert "Remote Filters" in plan and "\"i\" < CAST('10' AS INTEGER)" in plan, plan
+    assert "Filter" in plan.split("Openduck Scan")[0] and "prefix(s, 'a')" in plan, plan
+
+
+def test_scan_and_pushdown_paths_agree(con, server):
+    con.execute("CREATE TABLE sales AS SELECT range % 10 AS region, range AS amount FROM range(20000)")
+    attach(con, server)
+    con.execute("CREATE OR REPLACE TABLE cloud.sales AS SELECT * FROM sales")
+    attach(con, server, alias="scan", options="(PUSHDOWN false)")
+    query = "SELECT region, count(*), sum(amount), avg(amount) FROM {t} WHERE amount % 3 = 0 GROUP BY region ORDER BY region"
+    local = rows(con, query.format(t="sales"))
+    assert rows(con, query.format(t="cloud.sales")) == local
+    assert rows(con, query.format(t="scan.sales")) == local
+    assert "Openduck Query" in rows(con, "EXPLAIN " + query.format(t="cloud.sales"))[0][1]
+    assert "Openduck Scan" in rows(con, "EXPLAIN " + query.format(t="scan.sales"))[0][1]

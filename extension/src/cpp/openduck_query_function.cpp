@@ -18,6 +18,15 @@ struct OpenDuckQueryBindData : public TableFunctionData {
 	OpenDuckCatalog &catalog;
 	string sql;
 	bool is_write;
+
+	unique_ptr<FunctionData> Copy() const override {
+		return make_uniq<OpenDuckQueryBindData>(catalog, sql, is_write);
+	}
+	bool Equals(const FunctionData &other_p) const override {
+		// two writes are never the same operation (each must run)
+		auto &other = other_p.Cast<OpenDuckQueryBindData>();
+		return !is_write && !other.is_write && &catalog == &other.catalog && sql == other.sql;
+	}
 };
 
 //! A write's result: its row count, once.

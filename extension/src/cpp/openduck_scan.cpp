@@ -1,6 +1,7 @@
 #include "openduck/openduck_scan.hpp"
 
 #include "openduck/openduck_catalog.hpp"
+#include "openduck/openduck_filter_sql.hpp"
 #include "openduck/openduck_remote_result.hpp"
 #include "openduck/openduck_sql.hpp"
 #include "openduck/openduck_table_entry.hpp"
@@ -32,7 +33,26 @@ string OpenDuckScan::RemoteSql(const OpenDuckScanBindData &bind, const vector<co
 		// Only the row count matters (e.g. count(*)): send the cheapest column there is.
 		select = "NULL::BOOLEAN AS __openduck_row";
 	}
-	return "SELECT " + select + " FROM " + OpenDuckSql::Table(bind.remote_schema, bind.remote_table);
+	auto sql = "SELECT " + select + " FROM " + OpenDuckSql::Table(bind.remote_schema, bind.remote_table);
+	for (idx_t i = 0; i < bind.filters.size(); i++) {
+		sql += (i == 0 ? " WHERE " : " AND ") + bind.filters[i];
+	}
+	return sql;
+}
+
+//! Hand DuckDB's filters on this scan to the server where their meaning is certain to be the same.
+static void PushdownComplexFilter(ClientContext &context, LogicalGet &get, FunctionData *bind_data,
+                                  vector<unique_ptr<Expression>> &filters) {
+	auto &bind = bind_data->Cast<OpenDuckScanBindData>();
+	OpenDuckFilterSql translator(get, bind.names);
+	for (idx_t i = 0; i < filters.size(); i++) {
+		string sql;
+		if (translator.TryTranslate(*filters[i], sql)) {
+			bind.filters.push_back(std::move(sql));
+			filters.erase_at(i);
+			i--;
+		}
+	}
 }
 
 static unique_ptr<GlobalTableFunctionState> InitGlobal(ClientContext &context, TableFunctionInitInput &input) {
@@ -61,6 +81,9 @@ static InsertionOrderPreservingMap<string> ToString(TableFunctionToStringInput &
 	InsertionOrderPreservingMap<string> result;
 	auto &bind = input.bind_data->Cast<OpenDuckScanBindData>();
 	result["Table"] = bind.catalog.GetClient().Database() + "." + bind.remote_schema + "." + bind.remote_table;
+	if (!bind.filters.empty()) {
+		result["Remote Filters"] = StringUtil::Join(bind.filters, " AND ");
+	}
 	return result;
 }
 
@@ -68,6 +91,7 @@ TableFunction OpenDuckScan::Function() {
 	TableFunction function("openduck_scan", vector<LogicalType>(), OpenDuckRemoteResult::Scan, nullptr, InitGlobal);
 	function.projection_pushdown = true;
 	function.filter_pushdown = false;
+	function.pushdown_complex_filter = PushdownComplexFilter;
 	function.cardinality = Cardinality;
 	function.to_string = ToString;
 	return function;

@@ -1,7 +1,7 @@
 //===----------------------------------------------------------------------===//
 // OpenDuckScan: the table function that reads a remote table. It sends
-// `SELECT <projected columns> FROM "schema"."table"` to the server (on the
-// transaction's snapshot) and streams the Arrow batches into DuckDB, casting
+// `SELECT <projected columns> FROM "schema"."table" [WHERE <pushed filters>]`
+// to the server (on the transaction's snapshot) and streams the Arrow batches into DuckDB, casting
 // to the declared column types where Arrow lost them. Projection pushdown is
 // on (DuckDB needs it for count(*) and virtual columns).
 //===----------------------------------------------------------------------===//
@@ -25,6 +25,18 @@ struct OpenDuckScanBindData : public TableFunctionData {
 	vector<string> names;
 	vector<LogicalType> types;
 	optional_idx cardinality;
+	//! Conditions the server applies (pushed-down filters, ANDed).
+	vector<string> filters;
+
+	unique_ptr<FunctionData> Copy() const override {
+		return make_uniq<OpenDuckScanBindData>(*this);
+	}
+	bool Equals(const FunctionData &other_p) const override {
+		auto &other = other_p.Cast<OpenDuckScanBindData>();
+		return &catalog == &other.catalog && remote_schema == other.remote_schema &&
+		       remote_table == other.remote_table && names == other.names && types == other.types &&
+		       filters == other.filters;
+	}
 };
 
 class OpenDuckScan {
