@@ -11,6 +11,7 @@
 mod batch_reader;
 mod error;
 mod ffi;
+mod ingest;
 mod runtime;
 mod session;
 

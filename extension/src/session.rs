@@ -2,7 +2,6 @@
 //! Every method may be called from any DuckDB thread at the same time (the
 //! tonic client is cloned per call; clones share one HTTP/2 connection).
 
-use arrow::datatypes::SchemaRef;
 use arrow::record_batch::{RecordBatch, RecordBatchReader};
 use futures::TryStreamExt;
 use query::client::Executed;
@@ -10,10 +9,12 @@ use query::Client;
 
 use crate::batch_reader::RemoteBatchReader;
 use crate::error::{ExtensionError, ExtensionResult};
+use crate::ingest::Ingester;
 use crate::runtime;
 
 pub struct Session {
     client: Client,
+    ingester: Ingester,
     database: String,
 }
 
@@ -37,7 +38,8 @@ impl Session {
             return Err(ExtensionError::InvalidInput("missing database name: use ATTACH 'openduck:<database>?...'".into()));
         }
         let client = runtime::block_on(Client::connect(endpoint, token))??;
-        Ok(Session { client, database: database.to_string() })
+        let ingester = Ingester::new(endpoint, token)?;
+        Ok(Session { client, ingester, database: database.to_string() })
     }
 
     /// Start `sql`; its rows are pulled lazily by the returned reader.
@@ -67,15 +69,13 @@ impl Session {
         })?
     }
 
-    /// Run `sql` with the rows of `input` readable as table `table`.
+    /// Run `sql` with the rows of `input` readable as table `table`; the
+    /// rows are uploaded while they are read.
     pub fn execute_ingest(&self, sql: &str, table: &str, input: impl RecordBatchReader) -> ExtensionResult<Outcome> {
-        let schema: SchemaRef = input.schema();
-        let batches = input.collect::<Result<Vec<RecordBatch>, _>>()?;
+        let executed = self.ingester.execute(&self.database, sql, table, input)?;
         let mut client = self.client.clone();
-        let db = self.database.clone();
-        let (sql, table) = (sql.to_string(), table.to_string());
         runtime::block_on(async move {
-            let executed = client.execute_with_ingest(&db, &sql, &table, &schema, &batches).await?;
+            // Fetch releases the server's handle; the rows (a row count) are not needed.
             let _rows: Vec<RecordBatch> = client.fetch(&executed.handle).await?.try_collect().await?;
             Ok(Outcome::from(&executed))
         })?
