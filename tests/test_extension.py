@@ -96,8 +96,8 @@ def attach(con, server, alias="cloud", options="", **params):
     con.execute(f"ATTACH '{server.url(**params)}' AS {alias} {options}")
 
 
-def rows(con, sql):
-    return con.execute(sql).fetchall()
+def rows(con, sql, params=None):
+    return con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
 
 
 def test_load_and_attach(con, server):
@@ -324,3 +324,24 @@ def test_scan_and_pushdown_paths_agree(con, server):
     assert rows(con, query.format(t="scan.sales")) == local
     assert "Openduck Query" in rows(con, "EXPLAIN " + query.format(t="cloud.sales"))[0][1]
     assert "Openduck Scan" in rows(con, "EXPLAIN " + query.format(t="scan.sales"))[0][1]
+
+
+def test_parameters_schemas_transactions_and_pushed_writes(con, server):
+    attach(con, server)
+    con.execute("BEGIN")
+    con.execute("CREATE SCHEMA cloud.staging")
+    con.execute("CREATE TABLE cloud.staging.nums AS SELECT range AS n FROM range(10)")
+    # inside the transaction the catalog is reloaded after each write
+    assert rows(con, "SELECT count(*) FROM cloud.staging.nums") == [(10,)]
+    con.execute("COMMIT")
+    # prepared-statement parameters stay local (the server has no values for them)
+    assert rows(con, "SELECT n FROM cloud.staging.nums WHERE n = ?", [3]) == [(3,)]
+    assert rows(con, "INSERT INTO cloud.staging.nums VALUES (?)", [100]) == [(1,)]
+    # writes that only touch the remote database run there as a whole
+    assert rows(con, "UPDATE cloud.staging.nums SET n = n + 1000 WHERE n >= 5") == [(6,)]
+    assert rows(con, "DELETE FROM cloud.staging.nums WHERE n > 1000 AND n < 1008") == [(3,)]
+    assert rows(con, "SELECT n FROM cloud.staging.nums ORDER BY n") == [(0,), (1,), (2,), (3,), (4,), (1008,), (1009,), (1100,)]
+    assert ("staging",) in rows(con, "SELECT schema_name FROM duckdb_schemas() WHERE database_name = 'cloud'")
+    con.execute("DROP TABLE cloud.staging.nums")
+    con.execute("DROP SCHEMA cloud.staging")
+    assert ("staging",) not in rows(con, "SELECT schema_name FROM duckdb_schemas() WHERE database_name = 'cloud'")

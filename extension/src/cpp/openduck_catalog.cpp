@@ -9,6 +9,7 @@
 #include "duckdb/parser/query_node/delete_query_node.hpp"
 #include "duckdb/parser/query_node/insert_query_node.hpp"
 #include "duckdb/parser/query_node/update_query_node.hpp"
+#include "duckdb/parser/parsed_expression.hpp"
 #include "duckdb/parser/tableref.hpp"
 #include "openduck/openduck_insert.hpp"
 #include "openduck/openduck_query_function.hpp"
@@ -185,6 +186,11 @@ bool OpenDuckCatalog::SupportsPushdown(const QueryNode &node) {
 	default:
 		return false;
 	}
+}
+
+bool OpenDuckCatalog::SupportsPushdown(const ParsedExpression &expression) {
+	// Prepared-statement parameters have no value on the server: such queries run locally.
+	return !expression.HasParameter();
 }
 
 unique_ptr<TableRef> OpenDuckCatalog::RemoteExecute(ClientContext &context, unique_ptr<QueryNode> node) {

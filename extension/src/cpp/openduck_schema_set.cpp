@@ -120,7 +120,8 @@ void OpenDuckSchemaSet::ReadRows(OpenDuckCatalog &catalog, ClientContext &contex
 
 OpenDuckSchemaEntry &OpenDuckSchemaSet::AddSchema(OpenDuckCatalog &catalog, const string &name) {
 	CreateSchemaInfo info;
-	info.SetName(Identifier(name));
+	// a schema name lives in the Schema() slot of the qualified name
+	info.SetSchema(Identifier(name));
 	auto entry = make_uniq<OpenDuckSchemaEntry>(catalog, info);
 	auto &result = *entry;
 	schema_index[Identifier(name)] = schemas.size();

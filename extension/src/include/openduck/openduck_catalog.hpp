@@ -44,6 +44,7 @@ public:
 	//! RemoteExecute, which runs them on the server (OpenDuckQueryFunction).
 	bool Supports(RemoteCapability capability) const override;
 	bool SupportsPushdown(const QueryNode &node) override;
+	bool SupportsPushdown(const ParsedExpression &expression) override;
 	unique_ptr<TableRef> RemoteExecute(ClientContext &context, unique_ptr<QueryNode> node) override;
 
 	DatabaseSize GetDatabaseSize(ClientContext &context) override;
