@@ -4,7 +4,7 @@ load through the head vs a native file. Every number is a ratio against the
 native run in the same process run.
 
 Usage: python scripts/bench_mount.py  (scripts/bench mount does the set-up)
-Env: BENCH_ROWS (default 30_000_000, ~1.3 GB), BENCH_DIR, OPENDUCK_BIN, BENCH_REPEAT (3).
+Env: BENCH_ROWS (default 45_000_000, ~1.1 GB), BENCH_DIR, OPENDUCK_BIN, BENCH_REPEAT (3).
 """
 import json
 import os
@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-ROWS = int(os.environ.get("BENCH_ROWS", "30000000"))
+ROWS = int(os.environ.get("BENCH_ROWS", "45000000"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 WORK = Path(os.environ.get("BENCH_DIR", "/var/tmp/openduck-bench-mount"))
 BIN = os.environ["OPENDUCK_BIN"]
@@ -33,6 +33,7 @@ RUN_QUERY = r"""
 import sys, time, duckdb
 t0 = time.perf_counter()
 con = duckdb.connect(sys.argv[1], read_only=True, config={"temp_directory": sys.argv[3]})
+con.execute("SET enable_progress_bar = false")
 con.execute(sys.argv[2]).fetchall()
 con.close()
 print(time.perf_counter() - t0)
@@ -46,7 +47,7 @@ def drop_caches():
 
 def run_query(path, sql):
     out = subprocess.run([PY, "-c", RUN_QUERY, str(path), sql, str(WORK / "spill")], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip())
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def od(*args):
@@ -125,11 +126,11 @@ def main():
 
     # Bulk load: native file vs the head.
     load = f"CREATE TABLE u AS SELECT range AS id, random() AS x, md5(range::VARCHAR) AS s FROM range({ROWS // 3}); CHECKPOINT;"
-    script = "import sys, time, duckdb\nt0=time.perf_counter()\nc=duckdb.connect(sys.argv[1], config={'temp_directory': sys.argv[2]})\nc.execute(sys.argv[3])\nc.close()\nprint(time.perf_counter()-t0)"
-    t_native = float(subprocess.run([PY, "-c", script, str(WORK / "load.duckdb"), str(WORK / "spill"), load], capture_output=True, text=True, check=True).stdout)
+    script = "import sys, time, duckdb\nt0=time.perf_counter()\nc=duckdb.connect(sys.argv[1], config={'temp_directory': sys.argv[2]})\nc.execute('SET enable_progress_bar = false')\nc.execute(sys.argv[3])\nc.close()\nprint(time.perf_counter()-t0)"
+    t_native = float(subprocess.run([PY, "-c", script, str(WORK / "load.duckdb"), str(WORK / "spill"), load], capture_output=True, text=True, check=True).stdout.split()[-1])
     od("db", "create", "load")
     with Mount(0):
-        t_head = float(subprocess.run([PY, "-c", script, str(WORK / "mnt" / "load" / "head.duckdb"), str(WORK / "spill"), load], capture_output=True, text=True, check=True).stdout)
+        t_head = float(subprocess.run([PY, "-c", script, str(WORK / "mnt" / "load" / "head.duckdb"), str(WORK / "spill"), load], capture_output=True, text=True, check=True).stdout.split()[-1])
     loaded = (WORK / "load.duckdb").stat().st_size
 
     print()
