@@ -345,3 +345,43 @@ def test_parameters_schemas_transactions_and_pushed_writes(con, server):
     con.execute("DROP TABLE cloud.staging.nums")
     con.execute("DROP SCHEMA cloud.staging")
     assert ("staging",) not in rows(con, "SELECT schema_name FROM duckdb_schemas() WHERE database_name = 'cloud'")
+
+
+TYPED_COLUMNS = {
+    "hi": "range::HUGEINT * 1000000000000",
+    "ub": "range::UBIGINT",
+    "fl": "range::FLOAT / 3",
+    "dec38": "range::DECIMAL(38, 10)",
+    "t": "TIME '10:00:00' + INTERVAL (range) MINUTE",
+    "tstz": "TIMESTAMPTZ '2020-01-01 00:00:00+00' + INTERVAL (range) HOUR",
+    "tsns": "(TIMESTAMP '2020-01-01' + INTERVAL (range) SECOND)::TIMESTAMP_NS",
+    "iv": "INTERVAL (range) DAY",
+    "bl": "('\\xAA' || range::VARCHAR)::BLOB",
+    "lst": "[range, NULL, range + 1]",
+    "st": "{'a': range, 'b': 'x' || range}",
+    "mp": "MAP {'k': range}",
+    "arr": "[range, range]::INTEGER[2]",
+    # types Arrow cannot carry faithfully travel as text
+    "en": "(['red', 'green'])[range % 2 + 1]::ENUM('red', 'green')",
+    "ttz": "'10:00:00+02'::TIMETZ",
+    "bits": "'0101'::BIT",
+    "lenum": "[('red'::ENUM('red', 'green'))]",
+}
+
+
+def test_types_survive_create_insert_scan_and_pushdown(con, server):
+    select = ", ".join(f"{expr} AS {name}" for name, expr in TYPED_COLUMNS.items())
+    con.execute(f"CREATE TABLE alltypes AS SELECT {select} FROM range(50)")
+    attach(con, server)
+    attach(con, server, alias="scan", options="(PUSHDOWN false)")
+    con.execute("CREATE OR REPLACE TABLE cloud.alltypes AS SELECT * FROM alltypes")
+    con.execute("INSERT INTO scan.alltypes SELECT * FROM alltypes")  # the INSERT path too
+    text = ", ".join(f"{name}::VARCHAR" for name in TYPED_COLUMNS)
+    local = rows(con, f"SELECT {text} FROM (SELECT * FROM alltypes UNION ALL SELECT * FROM alltypes) ORDER BY ALL")
+    assert rows(con, f"SELECT {text} FROM scan.alltypes ORDER BY ALL") == local
+    assert rows(con, f"SELECT {text} FROM cloud.alltypes ORDER BY ALL") == local
+    local_types = rows(con, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'alltypes'"
+                       " AND table_catalog = 'memory' ORDER BY ordinal_position")
+    remote_types = rows(con, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'alltypes'"
+                        " AND table_catalog = 'cloud' ORDER BY ordinal_position")
+    assert remote_types == local_types

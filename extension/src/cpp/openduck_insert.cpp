@@ -3,6 +3,7 @@
 #include "duckdb/catalog/catalog_entry/schema_catalog_entry.hpp"
 #include "duckdb/catalog/catalog_entry/table_catalog_entry.hpp"
 #include "duckdb/common/types/column/column_data_collection.hpp"
+#include "duckdb/common/vector_operations/vector_operations.hpp"
 #include "openduck/openduck_catalog.hpp"
 #include "openduck/openduck_chunk_stream.hpp"
 #include "openduck/openduck_sql.hpp"
@@ -34,6 +35,7 @@ OpenDuckInsert::OpenDuckInsert(PhysicalPlan &plan, LogicalOperator &op, OpenDuck
 	ColumnsOf(table.GetColumns(), names, input_types);
 	target = OpenDuckSql::Table(table.schema.name.GetIdentifierName(), table.name.GetIdentifierName());
 	remote_sql = "INSERT INTO " + target + " " + OpenDuckSql::SelectIngest(names, input_types);
+	SetWireTypes();
 }
 
 OpenDuckInsert::OpenDuckInsert(PhysicalPlan &plan, LogicalOperator &op, OpenDuckCatalog &catalog_p,
@@ -46,6 +48,14 @@ OpenDuckInsert::OpenDuckInsert(PhysicalPlan &plan, LogicalOperator &op, OpenDuck
 	target = OpenDuckSql::Table(schema.name.GetIdentifierName(), create.GetTableName().GetIdentifierName());
 	remote_sql = OpenDuckSql::CreatePrefix(create.on_conflict, "TABLE") + target + " AS " +
 	             OpenDuckSql::SelectIngest(names, input_types);
+	SetWireTypes();
+}
+
+void OpenDuckInsert::SetWireTypes() {
+	for (auto &type : input_types) {
+		wire_types.push_back(OpenDuckSql::WireType(type));
+		needs_cast = needs_cast || wire_types.back() != type;
+	}
 }
 
 InsertionOrderPreservingMap<string> OpenDuckInsert::ParamsToString() const {
@@ -55,13 +65,28 @@ InsertionOrderPreservingMap<string> OpenDuckInsert::ParamsToString() const {
 }
 
 unique_ptr<GlobalSinkState> OpenDuckInsert::GetGlobalSinkState(ClientContext &context) const {
-	return make_uniq<OpenDuckInsertGlobalState>(context, input_types);
+	return make_uniq<OpenDuckInsertGlobalState>(context, wire_types);
 }
 
 SinkResultType OpenDuckInsert::Sink(ExecutionContext &context, DataChunk &chunk, OperatorSinkInput &input) const {
 	auto &state = input.global_state.Cast<OpenDuckInsertGlobalState>();
 	lock_guard<mutex> guard(state.lock);
-	state.rows.Append(chunk);
+	if (!needs_cast) {
+		state.rows.Append(chunk);
+		return SinkResultType::NEED_MORE_INPUT;
+	}
+	// Values Arrow cannot carry travel as text; the remote statement casts them back.
+	DataChunk wire;
+	wire.Initialize(context.client, wire_types, chunk.size());
+	wire.SetChildCardinality(chunk.size());
+	for (idx_t i = 0; i < chunk.ColumnCount(); i++) {
+		if (wire_types[i] == input_types[i]) {
+			wire.data[i].Reference(chunk.data[i]);
+		} else {
+			VectorOperations::Cast(context.client, chunk.data[i], wire.data[i], chunk.size());
+		}
+	}
+	state.rows.Append(wire);
 	return SinkResultType::NEED_MORE_INPUT;
 }
 

@@ -5,6 +5,7 @@
 #include "duckdb/parser/tableref/table_function_ref.hpp"
 #include "openduck/openduck_catalog.hpp"
 #include "openduck/openduck_remote_result.hpp"
+#include "openduck/openduck_sql.hpp"
 
 namespace duckdb {
 
@@ -18,9 +19,13 @@ struct OpenDuckQueryBindData : public TableFunctionData {
 	OpenDuckCatalog &catalog;
 	string sql;
 	bool is_write;
+	//! Result types (reads), as the server described them.
+	vector<LogicalType> types;
 
 	unique_ptr<FunctionData> Copy() const override {
-		return make_uniq<OpenDuckQueryBindData>(catalog, sql, is_write);
+		auto copy = make_uniq<OpenDuckQueryBindData>(catalog, sql, is_write);
+		copy->types = types;
+		return std::move(copy);
 	}
 	bool Equals(const FunctionData &other_p) const override {
 		// two writes are never the same operation (each must run)
@@ -88,7 +93,21 @@ static unique_ptr<FunctionData> Bind(ClientContext &context, TableFunctionBindIn
 	} else {
 		DescribeRemote(context, catalog, sql, return_types, names);
 	}
-	return make_uniq<OpenDuckQueryBindData>(catalog, std::move(sql), is_write);
+	auto result = make_uniq<OpenDuckQueryBindData>(catalog, std::move(sql), is_write);
+	result->types = return_types;
+	return std::move(result);
+}
+
+//! The query as sent: columns Arrow cannot carry are selected as text (by position) and cast back locally.
+static string RemoteSql(const OpenDuckQueryBindData &bind) {
+	bool needs_text = false;
+	string select;
+	for (idx_t i = 0; i < bind.types.size(); i++) {
+		auto column = "#" + std::to_string(i + 1);
+		needs_text = needs_text || OpenDuckSql::NeedsText(bind.types[i]);
+		select += (i ? ", " : "") + (OpenDuckSql::NeedsText(bind.types[i]) ? "CAST(" + column + " AS VARCHAR)" : column);
+	}
+	return needs_text ? "SELECT " + select + " FROM (" + bind.sql + ") AS __openduck_query" : bind.sql;
 }
 
 static unique_ptr<GlobalTableFunctionState> InitGlobal(ClientContext &context, TableFunctionInitInput &input) {
@@ -99,7 +118,7 @@ static unique_ptr<GlobalTableFunctionState> InitGlobal(ClientContext &context, T
 		return std::move(state);
 	}
 	openduck_result result {0, 0, 0};
-	auto stream = bind.catalog.GetClient().Query(bind.sql, bind.catalog.ReadSnapshot(context), result);
+	auto stream = bind.catalog.GetClient().Query(RemoteSql(bind), bind.catalog.ReadSnapshot(context), result);
 	vector<idx_t> remote_column;
 	for (auto column_id : input.column_ids) {
 		remote_column.push_back(column_id);

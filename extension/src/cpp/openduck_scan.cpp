@@ -27,7 +27,9 @@ string OpenDuckScan::RemoteSql(const OpenDuckScanBindData &bind, const vector<co
 			continue; // virtual column (rowid, count(*)): filled locally
 		}
 		select += select.empty() ? "" : ", ";
-		select += OpenDuckSql::Quote(bind.names[column_id]);
+		auto column = OpenDuckSql::Quote(bind.names[column_id]);
+		// sent as text where Arrow cannot carry the type; cast back to it locally (OpenDuckRemoteResult)
+		select += OpenDuckSql::NeedsText(bind.types[column_id]) ? "CAST(" + column + " AS VARCHAR)" : column;
 	}
 	if (select.empty()) {
 		// Only the row count matters (e.g. count(*)): send the cheapest column there is.

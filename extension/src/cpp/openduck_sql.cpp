@@ -17,6 +17,36 @@ string OpenDuckSql::IngestColumn(idx_t index) {
 	return "c" + std::to_string(index);
 }
 
+bool OpenDuckSql::NeedsText(const LogicalType &type) {
+	switch (type.id()) {
+	case LogicalTypeId::ENUM:
+	case LogicalTypeId::TIME_TZ:
+	case LogicalTypeId::BIT:
+	case LogicalTypeId::BIGNUM:
+	case LogicalTypeId::UNION:
+		return true;
+	case LogicalTypeId::LIST:
+		return NeedsText(ListType::GetChildType(type));
+	case LogicalTypeId::ARRAY:
+		return NeedsText(ArrayType::GetChildType(type));
+	case LogicalTypeId::MAP:
+		return NeedsText(MapType::KeyType(type)) || NeedsText(MapType::ValueType(type));
+	case LogicalTypeId::STRUCT:
+		for (auto &child : StructType::GetChildTypes(type)) {
+			if (NeedsText(child.second)) {
+				return true;
+			}
+		}
+		return false;
+	default:
+		return false;
+	}
+}
+
+LogicalType OpenDuckSql::WireType(const LogicalType &type) {
+	return NeedsText(type) ? LogicalType::VARCHAR : type;
+}
+
 string OpenDuckSql::CreatePrefix(OnCreateConflict on_conflict, const string &kind) {
 	switch (on_conflict) {
 	case OnCreateConflict::REPLACE_ON_CONFLICT:

@@ -53,12 +53,17 @@ protected:
 	                                 OperatorSourceInput &input) const override;
 
 private:
+	void SetWireTypes();
+
 	OpenDuckCatalog &catalog;
 	//! The statement run on the server, reading the rows as OpenDuckSql::INGEST_TABLE.
 	string remote_sql;
 	//! "schema.table" (for EXPLAIN)
 	string target;
 	vector<LogicalType> input_types;
+	//! The types the rows are sent as (OpenDuckSql::WireType of input_types).
+	vector<LogicalType> wire_types;
+	bool needs_cast = false;
 };
 
 } // namespace duckdb

@@ -25,6 +25,12 @@ public:
 	static string CreateTable(const string &schema, const CreateTableInfo &info);
 	//! SELECT CAST("c0" AS <type0>) AS "<name0>", ... FROM __openduck_ingest
 	static string SelectIngest(const vector<string> &names, const vector<LogicalType> &types);
+	//! Whether values of `type` must cross the wire as text: Arrow (or the
+	//! server's Arrow reader) cannot carry them faithfully (ENUM, TIMETZ, BIT,
+	//! BIGNUM, UNION, or a nested type holding one). Text casts back exactly.
+	static bool NeedsText(const LogicalType &type);
+	//! The type a column of `type` has on the wire.
+	static LogicalType WireType(const LogicalType &type);
 	//! The CREATE prefix honoring OR REPLACE / IF NOT EXISTS.
 	static string CreatePrefix(OnCreateConflict on_conflict, const string &kind);
 };
