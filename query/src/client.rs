@@ -90,6 +90,7 @@ impl Client {
         let ep = Endpoint::from_shared(endpoint.to_string()).map_err(|_| ClientError::BadEndpoint(endpoint.to_string()))?;
         let channel = ep
             .connect_timeout(std::time::Duration::from_secs(10))
+            .tcp_nodelay(true)
             .connect()
             .await
             .map_err(|e| ClientError::Unreachable { endpoint: endpoint.to_string(), reason: source_chain(&e) })?;
