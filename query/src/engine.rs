@@ -28,6 +28,8 @@ use crate::storage::Storage;
 
 /// Batches the producer may run ahead of the consumer.
 const CHANNEL_BATCHES: usize = 4;
+/// Rows per batch sent to the client (DuckDB produces 2048-row chunks).
+const COALESCE_ROWS: usize = 64 * 1024;
 /// Unfetched results are dropped (and their queries stopped) after this.
 const HANDLE_TTL: Duration = Duration::from_secs(60);
 
@@ -185,13 +187,27 @@ impl Engine {
             if started_tx.send(Ok(ReadOutcome::Streaming(stream.get_schema()))).is_err() {
                 return;
             }
+            // DuckDB yields small chunks (2048 rows); ship fewer, larger
+            // batches, but never hold back the first one.
+            let mut pending: Vec<RecordBatch> = Vec::new();
+            let mut rows = 0;
+            let mut sent_first = false;
             for batch in stream {
-                let item = batch.map_err(QueryError::from_duckdb);
-                let failed = item.is_err();
-                if tx.blocking_send(item).is_err() || failed {
-                    return; // client gone: dropping the stream stops DuckDB
+                let batch = match batch {
+                    Ok(b) => b,
+                    Err(e) => return drop(tx.blocking_send(Err(QueryError::from_duckdb(e)))),
+                };
+                rows += batch.num_rows();
+                pending.push(batch);
+                if rows >= COALESCE_ROWS || !sent_first {
+                    sent_first = true;
+                    if !send_coalesced(&tx, &mut pending) {
+                        return; // client gone: dropping the stream stops DuckDB
+                    }
+                    rows = 0;
                 }
             }
+            send_coalesced(&tx, &mut pending);
         });
         match started_rx.await.map_err(|_| QueryError::Internal("reader stopped".into()))?? {
             ReadOutcome::IsWrite => Ok(None),
@@ -240,6 +256,14 @@ impl Engine {
     fn expire(&self) {
         lock(&self.results).retain(|_, p| p.created.elapsed() < HANDLE_TTL);
     }
+}
+
+/// Send the pending batches as one; false if the client went away.
+fn send_coalesced(tx: &mpsc::Sender<QueryResult<RecordBatch>>, pending: &mut Vec<RecordBatch>) -> bool {
+    let Some(first) = pending.first() else { return true };
+    let item = arrow::compute::concat_batches(&first.schema(), pending.iter()).map_err(|e| QueryError::Internal(format!("coalescing batches: {e}")));
+    pending.clear();
+    tx.blocking_send(item).is_ok()
 }
 
 /// Make client rows readable as a temp table.
