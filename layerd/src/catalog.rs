@@ -84,6 +84,7 @@ pub struct KnownPage {
 pub struct Catalog {
     pool: AnyPool,
     url: String,
+    sqlite: bool,
 }
 
 pub fn now_ms() -> i64 {
@@ -138,7 +139,7 @@ impl Catalog {
         // fast with its real cause instead of a pool timeout.
         drop(<sqlx::AnyConnection as sqlx::Connection>::connect(url).await?);
         let pool = opts.connect(url).await?;
-        let cat = Catalog { pool, url: url.to_string() };
+        let cat = Catalog { pool, url: url.to_string(), sqlite };
         cat.migrate().await?;
         Ok(cat)
     }
@@ -147,8 +148,16 @@ impl Catalog {
         &self.url
     }
 
+    /// A transaction that will write. SQLite must take its write lock up
+    /// front: a deferred transaction that reads first cannot upgrade once
+    /// another writer committed (SQLITE_BUSY without waiting).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let begin = if self.sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
+        Ok(self.pool.begin_with(begin).await?)
+    }
+
     async fn migrate(&self) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("CREATE TABLE IF NOT EXISTS od_schema_version (version BIGINT NOT NULL)").execute(&mut *tx).await?;
         let current: Option<i64> = sqlx::query("SELECT MAX(version) FROM od_schema_version")
             .fetch_one(&mut *tx)
@@ -174,7 +183,7 @@ impl Catalog {
     }
 
     pub async fn create_database(&self, name: &str) -> Result<DatabaseInfo> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let now = Self::insert_database(&mut tx, name).await?;
         tx.commit().await?;
         Ok(DatabaseInfo { name: name.to_string(), created_at: now, snapshots: 0, latest: None })
@@ -298,7 +307,7 @@ impl Catalog {
     /// `Conflict` if `parent` is no longer the latest snapshot, and with
     /// `Invalid` if a layer it points into has been garbage collected meanwhile.
     pub async fn commit_snapshot(&self, new: NewSnapshot) -> Result<SnapshotInfo> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if new.create_database {
             Self::insert_database(&mut tx, &new.db).await?;
         }
@@ -411,7 +420,7 @@ impl Catalog {
     /// Compaction: replace the stack of snapshot `id` by one image layer that
     /// holds the same pages. `expected` guards against a concurrent compaction.
     pub async fn replace_stack(&self, db: &str, id: i64, expected: &[LayerId], image: NewLayer) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query("SELECT layer FROM snapshot_layers WHERE db = $1 AND snapshot = $2 ORDER BY position")
             .bind(db)
             .bind(id)
@@ -433,7 +442,7 @@ impl Catalog {
 
     /// A new database whose first snapshot shares `src`'s layers (no copying).
     pub async fn clone_database(&self, src: &SnapshotInfo, dst: &str) -> Result<SnapshotInfo> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let now = now_ms();
         Self::insert_database(&mut tx, dst).await?;
         for layer in &src.layers {
@@ -470,7 +479,7 @@ impl Catalog {
 
     /// Forget snapshots (retention). Never the latest or a pinned one.
     pub async fn delete_snapshots(&self, db: &str, ids: &[i64]) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut n = 0;
         for id in ids {
             let res = sqlx::query(
@@ -500,7 +509,7 @@ impl Catalog {
     /// GC phase 2: forget layers condemned before `cutoff` and still unused.
     /// Their objects may be deleted once this returns.
     pub async fn sweep(&self, cutoff: i64) -> Result<Vec<LayerId>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let sql = format!("SELECT id FROM layers WHERE condemned_at IS NOT NULL AND condemned_at <= $1 AND {}", schema::UNREFERENCED);
         let rows = sqlx::query(AssertSqlSafe(sql.clone())).bind(cutoff).fetch_all(&mut *tx).await?;
         let mut gone = Vec::new();
