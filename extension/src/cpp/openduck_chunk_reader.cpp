@@ -1,5 +1,7 @@
 #include "openduck/openduck_chunk_reader.hpp"
 
+#include "openduck/openduck_client.hpp"
+
 namespace duckdb {
 
 OpenDuckChunkReader::OpenDuckChunkReader(ClientContext &context_p, unique_ptr<ArrowArrayStreamWrapper> stream_p)
@@ -17,7 +19,7 @@ OpenDuckChunkReader::OpenDuckChunkReader(ClientContext &context_p, unique_ptr<Ar
 void OpenDuckChunkReader::Fail(const char *what) {
 	auto &raw = stream->arrow_array_stream;
 	auto error = raw.get_last_error ? raw.get_last_error(&raw) : nullptr;
-	throw IOException("OpenDuck: %s from the server failed: %s", what, error ? string(error) : string("unknown error"));
+	OpenDuckClient::ThrowStreamError(what, error ? string(error) : string("unknown error"));
 }
 
 bool OpenDuckChunkReader::Next(DataChunk &output) {

@@ -57,6 +57,15 @@ static void ThrowRemoteSqlError(const string &message) {
 	}
 }
 
+void OpenDuckClient::ThrowStreamError(const string &what, string message) {
+	static const string EXTERNAL = "External error: ";
+	if (StringUtil::StartsWith(message, EXTERNAL)) {
+		message = message.substr(EXTERNAL.size());
+	}
+	ThrowRemoteSqlError(message);
+	throw IOException("OpenDuck: %s from the server failed: %s", what, message);
+}
+
 void OpenDuckClient::ThrowError(int32_t code, const string &message) {
 	if (code == OPENDUCK_ERROR_INVALID_ARGUMENT) {
 		ThrowRemoteSqlError(message);

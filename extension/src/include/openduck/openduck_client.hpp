@@ -42,6 +42,8 @@ public:
 
 	//! Throw the DuckDB exception matching an error code of openduck_client.h.
 	[[noreturn]] static void ThrowError(int32_t code, const string &message);
+	//! Throw for an error that ended a result stream (a remote SQL error keeps its type).
+	[[noreturn]] static void ThrowStreamError(const string &what, string message);
 
 private:
 	OpenDuckClient(openduck_session *session, string endpoint, string database);
