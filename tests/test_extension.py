@@ -159,6 +159,9 @@ def test_join_of_local_and_remote_tables_equals_the_local_join(con, server):
     local = rows(con, join.format(orders="orders"))
     remote = rows(con, join.format(orders="cloud.orders"))
     assert remote == local and len(local) == 50
+    # only the needed columns and rows of the remote side cross the wire
+    plan = rows(con, "EXPLAIN " + join.format(orders="cloud.orders"))[0][1]
+    assert "Openduck Scan" in plan and "Remote Filters" in plan and "\"amount\" >" in plan, plan
 
 
 def test_insert_from_local_parquet(con, server, tmp_path):
