@@ -16,7 +16,7 @@ use tokio::runtime::Handle as Runtime;
 use crate::checkpoint::DbHead;
 use crate::error::{FsError, FsResult};
 use crate::hydrate::Hydrator;
-use crate::namespace::{parse_snapshot_file_name, snapshot_file_name, Namespace, Node, HEAD_FILE, LATEST_FILE, ROOT_INO, SNAPSHOTS_DIR};
+use crate::namespace::{parse_snapshot_file_name, snapshot_file_name, Namespace, Node, HEAD_FILE, LATEST_FILE, SNAPSHOTS_DIR};
 
 /// Immutable things are cached by the kernel for long; changing ones briefly.
 pub const IMMUTABLE_TTL: Duration = Duration::from_secs(3600);
@@ -498,9 +498,5 @@ impl DiffFs {
         for h in self.open_heads() {
             self.block_on(h.settle());
         }
-    }
-
-    pub fn root_ino() -> u64 {
-        ROOT_INO
     }
 }

@@ -1,7 +1,6 @@
 //! The gRPC adapter: `openduck.v1.Execution` over the [`Engine`], plus the
 //! server (auth interceptor, `GET /health` on the same port).
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -115,8 +114,4 @@ pub async fn serve(
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
         .await
         .map_err(|e| QueryError::Internal(format!("gRPC server: {e}")))
-}
-
-pub fn is_loopback(addr: &SocketAddr) -> bool {
-    addr.ip().is_loopback()
 }

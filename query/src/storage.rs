@@ -2,7 +2,7 @@
 //! layerd's metadata, and (inside `openduck serve`) by the difffs mount whose
 //! checkpoint seals a write must wait for.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use difffs::DiffFs;
@@ -28,10 +28,6 @@ impl Storage {
 
     pub fn head_path(&self, db: &str) -> PathBuf {
         self.mountpoint.join(db).join("head.duckdb")
-    }
-
-    pub fn mountpoint(&self) -> &Path {
-        &self.mountpoint
     }
 
     pub async fn require_database(&self, db: &str) -> QueryResult<()> {
