@@ -19,6 +19,7 @@ pub enum ErrorCode {
     Arrow = 9,
     /// A Rust panic caught at the FFI boundary.
     Internal = 10,
+    Conflict = 11,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,7 @@ impl ExtensionError {
                 ClientError::InvalidArgument(_) => ErrorCode::InvalidArgument,
                 ClientError::PermissionDenied(_) => ErrorCode::PermissionDenied,
                 ClientError::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
+                ClientError::Conflict(_) => ErrorCode::Conflict,
                 ClientError::Server { .. } => ErrorCode::Server,
                 ClientError::Arrow(_) => ErrorCode::Arrow,
             },

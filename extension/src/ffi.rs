@@ -4,13 +4,15 @@
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
+use std::sync::atomic::Ordering;
 
 use arrow::ffi_stream::{RecordBatchStreamReader, FFI_ArrowArrayStream};
 
 use crate::error::{ErrorCode, ExtensionError, ExtensionResult};
 use crate::session::{Outcome, Session};
+use query::client::Statement;
 
-pub const API_VERSION: u32 = 1;
+pub const API_VERSION: u32 = 2;
 
 #[repr(C)]
 pub struct OpenDuckError {
@@ -23,6 +25,13 @@ pub struct OpenDuckResult {
     snapshot_id: i64,
     is_write: i32,
     rows_affected: i64,
+}
+
+#[repr(C)]
+pub struct OpenDuckStats {
+    requests: u64,
+    bytes_sent: u64,
+    bytes_received: u64,
 }
 
 /// Opaque to C: `openduck_session`.
@@ -38,16 +47,18 @@ pub struct ClientApi {
         *mut OpenDuckSession,
         *const c_char,
         *const c_char,
+        i64,
         *mut FFI_ArrowArrayStream,
         *mut OpenDuckResult,
         *mut OpenDuckError,
     ) -> i32,
+    stats: unsafe extern "C" fn(*mut OpenDuckSession, *mut OpenDuckStats),
     free_session: unsafe extern "C" fn(*mut OpenDuckSession),
     free_error: unsafe extern "C" fn(*mut OpenDuckError),
 }
 
 pub static API: ClientApi =
-    ClientApi { version: API_VERSION, connect, query, execute, execute_ingest, free_session, free_error };
+    ClientApi { version: API_VERSION, connect, query, execute, execute_ingest, stats, free_session, free_error };
 
 /// Run `f`, turning errors and panics into a code plus `*error`.
 fn guarded(error: *mut OpenDuckError, f: impl FnOnce() -> ExtensionResult<()>) -> i32 {
@@ -150,13 +161,14 @@ unsafe extern "C" fn query(
 unsafe extern "C" fn execute(
     s: *mut OpenDuckSession,
     sql: *const c_char,
-    snapshot: i64,
+    expected_snapshot: i64,
     result: *mut OpenDuckResult,
     error: *mut OpenDuckError,
 ) -> i32 {
     guarded(error, || {
         let (s, sql) = unsafe { (session(s)?, text(sql, "sql")?) };
-        write_result(result, s.execute(sql, snapshot_arg(snapshot))?);
+        let stmt = Statement { expected_snapshot: snapshot_arg(expected_snapshot), ..s.statement(sql) };
+        write_result(result, s.execute(stmt)?);
         Ok(())
     })
 }
@@ -165,6 +177,7 @@ unsafe extern "C" fn execute_ingest(
     s: *mut OpenDuckSession,
     sql: *const c_char,
     table: *const c_char,
+    expected_snapshot: i64,
     input: *mut FFI_ArrowArrayStream,
     result: *mut OpenDuckResult,
     error: *mut OpenDuckError,
@@ -176,9 +189,21 @@ unsafe extern "C" fn execute_ingest(
         // SAFETY: `input` is a valid stream; from_raw moves it out (we own it now).
         let reader = unsafe { RecordBatchStreamReader::from_raw(input) }?;
         let (s, sql, table) = unsafe { (session(s)?, text(sql, "sql")?, text(table, "table")?) };
-        write_result(result, s.execute_ingest(sql, table, reader)?);
+        let stmt = Statement { expected_snapshot: snapshot_arg(expected_snapshot), ..s.statement(sql) };
+        write_result(result, s.execute_ingest(stmt, table, reader)?);
         Ok(())
     })
+}
+
+unsafe extern "C" fn stats(s: *mut OpenDuckSession, out: *mut OpenDuckStats) {
+    // SAFETY: `s` is null or a live session; `out` is null or writable.
+    let (Some(s), Some(out)) = (unsafe { s.as_ref() }, unsafe { out.as_mut() }) else { return };
+    let st = s.0.stats();
+    *out = OpenDuckStats {
+        requests: st.requests.load(Ordering::Relaxed),
+        bytes_sent: st.bytes_sent.load(Ordering::Relaxed),
+        bytes_received: st.bytes_received.load(Ordering::Relaxed),
+    };
 }
 
 unsafe extern "C" fn free_session(s: *mut OpenDuckSession) {

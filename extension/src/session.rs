@@ -4,17 +4,16 @@
 
 use arrow::record_batch::{RecordBatch, RecordBatchReader};
 use futures::TryStreamExt;
-use query::client::Executed;
+use query::client::{Executed, Statement};
 use query::Client;
 
 use crate::batch_reader::RemoteBatchReader;
 use crate::error::{ExtensionError, ExtensionResult};
-use crate::ingest::Ingester;
+use crate::ingest;
 use crate::runtime;
 
 pub struct Session {
     client: Client,
-    ingester: Ingester,
     database: String,
 }
 
@@ -38,8 +37,7 @@ impl Session {
             return Err(ExtensionError::InvalidInput("missing database name: use ATTACH 'openduck:<database>?...'".into()));
         }
         let client = runtime::block_on(Client::connect(endpoint, token))??;
-        let ingester = Ingester::new(endpoint, token)?;
-        Ok(Session { client, ingester, database: database.to_string() })
+        Ok(Session { client, database: database.to_string() })
     }
 
     /// Start `sql`; its rows are pulled lazily by the returned reader.
@@ -56,28 +54,35 @@ impl Session {
         Ok((outcome, RemoteBatchReader::new(executed.schema, stream)))
     }
 
-    /// Run `sql` and drop its rows (DDL, writes).
-    pub fn execute(&self, sql: &str, snapshot: Option<i64>) -> ExtensionResult<Outcome> {
+    /// Run a statement and drop its rows (DDL, writes).
+    pub fn execute(&self, stmt: Statement) -> ExtensionResult<Outcome> {
         let mut client = self.client.clone();
-        let db = self.database.clone();
-        let sql = sql.to_string();
         runtime::block_on(async move {
-            let executed = client.execute(&db, &sql, snapshot).await?;
+            let executed = client.run(&stmt).await?;
             // Fetch releases the server's handle; the rows are not needed.
             let _rows: Vec<RecordBatch> = client.fetch(&executed.handle).await?.try_collect().await?;
             Ok(Outcome::from(&executed))
         })?
     }
 
-    /// Run `sql` with the rows of `input` readable as table `table`; the
-    /// rows are uploaded while they are read.
-    pub fn execute_ingest(&self, sql: &str, table: &str, input: impl RecordBatchReader) -> ExtensionResult<Outcome> {
-        let executed = self.ingester.execute(&self.database, sql, table, input)?;
+    /// Run a statement with the rows of `input` readable as table `table`;
+    /// the rows are uploaded while they are read.
+    pub fn execute_ingest(&self, stmt: Statement, table: &str, input: impl RecordBatchReader) -> ExtensionResult<Outcome> {
+        let executed = ingest::execute(&self.client, &stmt, table, input)?;
         let mut client = self.client.clone();
         runtime::block_on(async move {
             // Fetch releases the server's handle; the rows (a row count) are not needed.
             let _rows: Vec<RecordBatch> = client.fetch(&executed.handle).await?.try_collect().await?;
             Ok(Outcome::from(&executed))
         })?
+    }
+
+    /// A statement on this session's database.
+    pub fn statement(&self, sql: &str) -> Statement {
+        Statement::new(&self.database, sql)
+    }
+
+    pub fn stats(&self) -> &query::client::WireStats {
+        self.client.stats()
     }
 }

@@ -1,6 +1,27 @@
-//! Bearer-token authentication for every RPC, in one interceptor.
+//! Bearer-token authentication and the protocol version check for every
+//! RPC, in one interceptor.
 
 use tonic::{Request, Status};
+
+/// The version of the wire protocol (proto/openduck/v1) this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Request header naming the client's protocol version (optional).
+pub const PROTOCOL_HEADER: &str = "x-openduck-protocol";
+
+/// A client that names another protocol version is refused with a message
+/// that says which side to upgrade.
+fn check_version<T>(req: &Request<T>) -> Result<(), Status> {
+    let Some(v) = req.metadata().get(PROTOCOL_HEADER) else { return Ok(()) };
+    match v.to_str().ok().and_then(|v| v.parse::<u32>().ok()) {
+        Some(PROTOCOL_VERSION) => Ok(()),
+        Some(theirs) => Err(Status::failed_precondition(format!(
+            "version mismatch: the client speaks OpenDuck protocol {theirs}, this server speaks {PROTOCOL_VERSION}: \
+             use the extension and `openduck serve` of the same OpenDuck release (upgrade the {} side)",
+            if theirs > PROTOCOL_VERSION { "server" } else { "client" }
+        ))),
+        None => Err(Status::invalid_argument(format!("malformed {PROTOCOL_HEADER} header: expected a number"))),
+    }
+}
 
 /// Compare in time independent of where the inputs differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -22,6 +43,7 @@ impl Auth {
     }
 
     pub fn check<T>(&self, req: Request<T>) -> Result<Request<T>, Status> {
+        check_version(&req)?;
         let Some(want) = &self.token else { return Ok(req) };
         let got = req.metadata().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
         match got {
@@ -50,5 +72,21 @@ mod tests {
         assert_eq!(auth.check(bad).unwrap_err().code(), tonic::Code::Unauthenticated);
         assert_eq!(auth.check(Request::new(())).unwrap_err().code(), tonic::Code::Unauthenticated);
         assert!(Auth::new(None).check(Request::new(())).is_ok());
+    }
+
+    #[test]
+    fn protocol_versions() {
+        let auth = Auth::new(None);
+        let with = |v: &str| {
+            let mut r = Request::new(());
+            r.metadata_mut().insert(PROTOCOL_HEADER, v.parse().unwrap());
+            auth.check(r)
+        };
+        assert!(with(&PROTOCOL_VERSION.to_string()).is_ok());
+        let newer = with(&(PROTOCOL_VERSION + 1).to_string()).unwrap_err();
+        assert_eq!(newer.code(), tonic::Code::FailedPrecondition);
+        assert!(newer.message().contains("version mismatch") && newer.message().contains("upgrade the server"), "{}", newer.message());
+        assert!(with("0").unwrap_err().message().contains("upgrade the client"));
+        assert_eq!(with("x").unwrap_err().code(), tonic::Code::InvalidArgument);
     }
 }

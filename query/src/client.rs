@@ -3,12 +3,14 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use arrow::buffer::Buffer;
 use arrow::datatypes::SchemaRef;
 use arrow::ipc::reader::StreamDecoder;
 use arrow::record_batch::RecordBatch;
-use futures::{Stream, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
@@ -34,6 +36,8 @@ pub enum ClientError {
     PermissionDenied(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("server error ({code:?}): {message}")]
     Server { code: Code, message: String },
     #[error("bad Arrow data: {0}")]
@@ -49,12 +53,16 @@ impl From<Status> for ClientError {
             Code::InvalidArgument => ClientError::InvalidArgument(message),
             Code::PermissionDenied => ClientError::PermissionDenied(message),
             Code::FailedPrecondition => ClientError::FailedPrecondition(message),
+            Code::Aborted => ClientError::Conflict(message),
             code => ClientError::Server { code, message },
         }
     }
 }
 
 pub type ClientResult<T> = Result<T, ClientError>;
+
+/// Largest Arrow IPC payload per ingest message.
+pub const INGEST_CHUNK_BYTES: usize = 4 << 20;
 
 #[derive(Clone)]
 pub struct TokenInterceptor(Option<MetadataValue<tonic::metadata::Ascii>>);
@@ -64,6 +72,7 @@ impl tonic::service::Interceptor for TokenInterceptor {
         if let Some(v) = &self.0 {
             req.metadata_mut().insert("authorization", v.clone());
         }
+        req.metadata_mut().insert(crate::auth::PROTOCOL_HEADER, MetadataValue::from(crate::auth::PROTOCOL_VERSION));
         Ok(req)
     }
 }
@@ -78,11 +87,49 @@ pub struct Executed {
     pub rows_affected: i64,
 }
 
+/// One statement to run.
+#[derive(Clone, Debug, Default)]
+pub struct Statement {
+    pub db: String,
+    pub sql: String,
+    /// Read this snapshot instead of the latest.
+    pub snapshot: Option<i64>,
+    /// Write only if this is still the latest snapshot (else `Conflict`).
+    pub expected_snapshot: Option<i64>,
+}
+
+impl Statement {
+    pub fn new(db: &str, sql: &str) -> Self {
+        Statement { db: db.into(), sql: sql.into(), ..Default::default() }
+    }
+
+    fn first_message(&self, ingest_table: &str) -> ExecuteRequest {
+        ExecuteRequest {
+            database: self.db.clone(),
+            sql: self.sql.clone(),
+            snapshot_id: self.snapshot,
+            expected_snapshot_id: self.expected_snapshot,
+            ingest_table: ingest_table.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Payload bytes this client (and its clones) moved: SQL and Arrow IPC sent,
+/// Arrow IPC received.
+#[derive(Debug, Default)]
+pub struct WireStats {
+    pub requests: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub bytes_received: AtomicU64,
+}
+
 pub type RecordBatchStream = Pin<Box<dyn Stream<Item = ClientResult<RecordBatch>> + Send>>;
 
 #[derive(Clone)]
 pub struct Client {
     inner: ExecutionClient<InterceptedService<Channel, TokenInterceptor>>,
+    stats: Arc<WireStats>,
 }
 
 impl Client {
@@ -103,25 +150,48 @@ impl Client {
         let inner = ExecutionClient::with_interceptor(channel, TokenInterceptor(header))
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20);
-        Ok(Client { inner })
+        Ok(Client { inner, stats: Arc::default() })
+    }
+
+    /// Bytes moved so far by this client and its clones.
+    pub fn stats(&self) -> &WireStats {
+        &self.stats
     }
 
     /// Run one statement.
     pub async fn execute(&mut self, db: &str, sql: &str, snapshot: Option<i64>) -> ClientResult<Executed> {
-        let first = ExecuteRequest { database: db.into(), sql: sql.into(), snapshot_id: snapshot, ..Default::default() };
-        self.execute_stream(vec![first]).await
+        self.run(&Statement { snapshot, ..Statement::new(db, sql) }).await
+    }
+
+    /// Run one statement.
+    pub async fn run(&mut self, stmt: &Statement) -> ClientResult<Executed> {
+        self.run_stream(stmt.first_message(""), futures::stream::empty()).await
     }
 
     /// Run one statement that reads `batches` as the table `table`.
     pub async fn execute_with_ingest(&mut self, db: &str, sql: &str, table: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> ClientResult<Executed> {
         let bytes = ipc::encode_all(schema, batches).map_err(|e| ClientError::Arrow(e.to_string()))?;
-        let mut msgs = vec![ExecuteRequest { database: db.into(), sql: sql.into(), ingest_table: table.into(), ..Default::default() }];
-        msgs.extend(bytes.chunks(4 << 20).map(|c| ExecuteRequest { arrow_ipc: c.to_vec(), ..Default::default() }));
-        self.execute_stream(msgs).await
+        let chunks: Vec<Vec<u8>> = bytes.chunks(INGEST_CHUNK_BYTES).map(<[u8]>::to_vec).collect();
+        self.run_with_ingest(&Statement::new(db, sql), table, futures::stream::iter(chunks)).await
     }
 
-    async fn execute_stream(&mut self, msgs: Vec<ExecuteRequest>) -> ClientResult<Executed> {
-        let r = self.inner.execute(futures::stream::iter(msgs)).await?.into_inner();
+    /// Run one statement that reads, as the table `table`, the rows of the
+    /// Arrow IPC stream whose bytes `chunks` yields; they are uploaded as
+    /// they are produced (at most [`INGEST_CHUNK_BYTES`] each).
+    pub async fn run_with_ingest(&mut self, stmt: &Statement, table: &str, chunks: impl Stream<Item = Vec<u8>> + Send + 'static) -> ClientResult<Executed> {
+        let stats = self.stats.clone();
+        let rest = chunks.map(move |arrow_ipc| {
+            stats.bytes_sent.fetch_add(arrow_ipc.len() as u64, Ordering::Relaxed);
+            ExecuteRequest { arrow_ipc, ..Default::default() }
+        });
+        self.run_stream(stmt.first_message(table), rest).await
+    }
+
+    async fn run_stream(&mut self, first: ExecuteRequest, rest: impl Stream<Item = ExecuteRequest> + Send + 'static) -> ClientResult<Executed> {
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.stats.bytes_sent.fetch_add(first.sql.len() as u64, Ordering::Relaxed);
+        let r = self.inner.execute(futures::stream::once(async { first }).chain(rest)).await?.into_inner();
+        self.stats.bytes_received.fetch_add(r.arrow_schema.len() as u64, Ordering::Relaxed);
         let schema = ipc::schema_from_bytes(&r.arrow_schema).map_err(|e| ClientError::Arrow(e.to_string()))?;
         Ok(Executed { handle: r.handle, schema, snapshot_id: r.snapshot_id, is_write: r.is_write, rows_affected: r.rows_affected })
     }
@@ -129,17 +199,18 @@ impl Client {
     /// Stream the rows behind a handle as they arrive.
     pub async fn fetch(&mut self, handle: &str) -> ClientResult<RecordBatchStream> {
         let chunks = self.inner.fetch(FetchRequest { handle: handle.into() }).await?.into_inner();
-        let state = (chunks, StreamDecoder::new(), VecDeque::<RecordBatch>::new(), false);
-        let s = futures::stream::try_unfold(state, |(mut chunks, mut dec, mut ready, mut done)| async move {
+        let state = (chunks, StreamDecoder::new(), VecDeque::<RecordBatch>::new(), false, self.stats.clone());
+        let s = futures::stream::try_unfold(state, |(mut chunks, mut dec, mut ready, mut done, stats)| async move {
             loop {
                 if let Some(b) = ready.pop_front() {
-                    return Ok(Some((b, (chunks, dec, ready, done))));
+                    return Ok(Some((b, (chunks, dec, ready, done, stats))));
                 }
                 if done {
                     return Ok(None);
                 }
                 match chunks.message().await? {
                     Some(c) => {
+                        stats.bytes_received.fetch_add(c.arrow_ipc.len() as u64, Ordering::Relaxed);
                         let mut buf = Buffer::from(c.arrow_ipc);
                         while !buf.is_empty() {
                             if let Some(b) = dec.decode(&mut buf).map_err(|e| ClientError::Arrow(e.to_string()))? {

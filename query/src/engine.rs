@@ -7,6 +7,10 @@
 //! into a new snapshot: the next read of "latest" sees the write.
 //! Results stream through a bounded channel (backpressure); dropping the
 //! receiver stops the query.
+//!
+//! Every DuckDB call (open, query, close) runs on a blocking thread, never on
+//! a runtime thread: the files live on this process's own FUSE mount, whose
+//! handlers need the runtime to answer.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -17,13 +21,15 @@ use std::time::{Duration, Instant};
 use arrow::array::Int64Array;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use duckdb::vtab::arrow::{ArrowBatchRegistration, ArrowVTab};
+use duckdb::vtab::arrow::ArrowVTab;
 use duckdb::Connection;
 use lru::LruCache;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{QueryError, QueryResult};
+use crate::ingest::{self, Ingest, Spool};
 use crate::sandbox::{self, WorkerLimits};
+use crate::snapshots_fn::{self, SnapshotSource};
 use crate::storage::Storage;
 
 /// Batches the producer may run ahead of the consumer.
@@ -42,13 +48,8 @@ pub struct Request {
     pub snapshot: Option<i64>,
     /// Client rows readable by the statement.
     pub ingest: Option<Ingest>,
-}
-
-/// Rows a client sends up with a statement, readable under `table`.
-pub struct Ingest {
-    pub table: String,
-    pub schema: SchemaRef,
-    pub batches: Vec<RecordBatch>,
+    /// A write runs only if this is still the latest snapshot.
+    pub expected_snapshot: Option<i64>,
 }
 
 /// An executed statement whose rows are waiting to be fetched.
@@ -69,16 +70,26 @@ struct Pending {
 type Shared = Arc<Mutex<Connection>>;
 
 pub struct Engine {
-    storage: Storage,
+    storage: Arc<Storage>,
     limits: WorkerLimits,
     readers: Mutex<LruCache<(String, i64), Shared>>,
-    writers: Mutex<HashMap<String, Shared>>,
+    writers: tokio::sync::Mutex<HashMap<String, Shared>>,
     results: Mutex<HashMap<String, Pending>>,
     counter: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Run DuckDB work on a blocking thread.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> QueryResult<T> + Send + 'static) -> QueryResult<T> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+/// Close DuckDB databases on a blocking thread (closing touches the mount).
+fn close_later<T: Send + 'static>(dbs: T) {
+    tokio::task::spawn_blocking(move || drop(dbs));
 }
 
 enum ReadOutcome {
@@ -89,10 +100,10 @@ enum ReadOutcome {
 impl Engine {
     pub fn new(storage: Storage, limits: WorkerLimits) -> Self {
         Engine {
-            storage,
+            storage: Arc::new(storage),
             limits,
             readers: Mutex::new(LruCache::new(NonZeroUsize::new(16).expect("non-zero"))),
-            writers: Mutex::default(),
+            writers: tokio::sync::Mutex::default(),
             results: Mutex::default(),
             counter: AtomicU64::new(0),
         }
@@ -104,36 +115,67 @@ impl Engine {
         blake3::hash(seed.as_bytes()).to_hex()[..32].to_string()
     }
 
-    fn reader(&self, db: &str, id: i64) -> QueryResult<Connection> {
-        let key = (db.to_string(), id);
-        let cached = lock(&self.readers).get(&key).cloned();
-        let shared = match cached {
-            Some(s) => s,
-            None => {
-                let conn = sandbox::open(&self.storage.snapshot_path(db, id), true, &self.limits, "readers")?;
-                let s = Arc::new(Mutex::new(conn));
-                lock(&self.readers).put(key, s.clone());
-                s
-            }
-        };
-        let conn = lock(&shared).try_clone().map_err(QueryError::from_duckdb)?;
-        Ok(conn)
+    /// A new spool for rows a client uploads with a statement.
+    pub fn new_spool(&self) -> QueryResult<Spool> {
+        Spool::new(&self.limits.temp_dir.join("ingest"))
     }
 
-    fn writer(&self, db: &str) -> QueryResult<Shared> {
-        if let Some(w) = lock(&self.writers).get(db) {
+    fn snapshot_source(&self, db: &str) -> SnapshotSource {
+        SnapshotSource { od: self.storage.layerd().clone(), rt: tokio::runtime::Handle::current(), db: db.to_string() }
+    }
+
+    /// The pooled read-only database of snapshot `id`.
+    async fn reader(&self, db: &str, id: i64) -> QueryResult<Shared> {
+        let key = (db.to_string(), id);
+        if let Some(s) = lock(&self.readers).get(&key).cloned() {
+            return Ok(s);
+        }
+        let (path, limits, source) = (self.storage.snapshot_path(db, id), self.limits.clone(), self.snapshot_source(db));
+        let opened = blocking(move || {
+            let conn = sandbox::open(&path, true, &limits, "readers")?;
+            snapshots_fn::register(&conn, &source)?;
+            Ok(Arc::new(Mutex::new(conn)))
+        })
+        .await?;
+        let mut readers = lock(&self.readers);
+        if let Some(raced) = readers.get(&key).cloned() {
+            drop(readers);
+            close_later(opened);
+            return Ok(raced);
+        }
+        if let Some(evicted) = readers.push(key, opened.clone()) {
+            close_later(evicted);
+        }
+        Ok(opened)
+    }
+
+    /// The single writer of `db`, on its head file. Opened under the
+    /// writers lock: two DuckDB instances on one file in one process would
+    /// not see each other's (process-local) file locks.
+    async fn writer(&self, db: &str) -> QueryResult<Shared> {
+        let mut writers = self.writers.lock().await;
+        if let Some(w) = writers.get(db) {
             return Ok(w.clone());
         }
-        let conn = sandbox::open(&self.storage.head_path(db), false, &self.limits, &format!("writer-{db}"))?;
-        conn.register_table_function::<ArrowVTab>("arrow").map_err(QueryError::from_duckdb)?;
-        let w = Arc::new(Mutex::new(conn));
-        Ok(lock(&self.writers).entry(db.to_string()).or_insert(w).clone())
+        let (path, limits, source, name) = (self.storage.head_path(db), self.limits.clone(), self.snapshot_source(db), format!("writer-{db}"));
+        let opened = blocking(move || {
+            let conn = sandbox::open(&path, false, &limits, &name)?;
+            conn.register_table_function::<ArrowVTab>("arrow").map_err(QueryError::from_duckdb)?;
+            snapshots_fn::register(&conn, &source)?;
+            Ok(Arc::new(Mutex::new(conn)))
+        })
+        .await?;
+        writers.insert(db.to_string(), opened.clone());
+        Ok(opened)
     }
 
     /// Run one statement; its rows wait behind the returned handle.
     pub async fn execute(&self, req: Request) -> QueryResult<Executed> {
         self.expire();
         self.storage.require_database(&req.db).await?;
+        if req.snapshot.is_some() && req.expected_snapshot.is_some() {
+            return Err(QueryError::Invalid("a request names either the snapshot to read or the snapshot a write expects, not both".into()));
+        }
         if req.ingest.is_none() {
             match req.snapshot {
                 Some(id) => {
@@ -157,57 +199,31 @@ impl Engine {
         } else if let Some(id) = req.snapshot {
             return Err(QueryError::WriteToSnapshot(id));
         }
+
         self.write(req).await
     }
 
     /// A database without any snapshot gets its first one: an empty DuckDB
     /// database, created and checkpointed by the writer.
     async fn initialize(&self, db: &str) -> QueryResult<i64> {
-        let writer = self.writer(db)?;
-        tokio::task::spawn_blocking(move || lock(&writer).execute_batch("CHECKPOINT").map_err(QueryError::from_duckdb)).await??;
+        let writer = self.writer(db).await?;
+        blocking(move || lock(&writer).execute_batch("CHECKPOINT").map_err(QueryError::from_duckdb)).await?;
         self.storage.after_write(db).await?.ok_or_else(|| QueryError::EmptyDatabase(db.to_string()))
     }
 
     /// Start a read; `None` if the statement turned out to be a write.
     async fn read(&self, db: &str, id: i64, sql: &str) -> QueryResult<Option<Executed>> {
-        let conn = self.reader(db, id)?;
+        let shared = self.reader(db, id).await?;
         let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
         let (started_tx, started_rx) = oneshot::channel::<QueryResult<ReadOutcome>>();
         let sql = sql.to_string();
         tokio::task::spawn_blocking(move || {
-            let mut stmt = match conn.prepare(&sql) {
-                Ok(s) => s,
+            let conn = match lock(&shared).try_clone() {
+                Ok(c) => c,
                 Err(e) => return drop(started_tx.send(Err(QueryError::from_duckdb(e)))),
             };
-            let stream = match stmt.stream_arrow([]) {
-                Ok(s) => s,
-                Err(e) if sandbox::is_read_only_refusal(&e) => return drop(started_tx.send(Ok(ReadOutcome::IsWrite))),
-                Err(e) => return drop(started_tx.send(Err(QueryError::from_duckdb(e)))),
-            };
-            if started_tx.send(Ok(ReadOutcome::Streaming(stream.get_schema()))).is_err() {
-                return;
-            }
-            // DuckDB yields small chunks (2048 rows); ship fewer, larger
-            // batches, but never hold back the first one.
-            let mut pending: Vec<RecordBatch> = Vec::new();
-            let mut rows = 0;
-            let mut sent_first = false;
-            for batch in stream {
-                let batch = match batch {
-                    Ok(b) => b,
-                    Err(e) => return drop(tx.blocking_send(Err(QueryError::from_duckdb(e)))),
-                };
-                rows += batch.num_rows();
-                pending.push(batch);
-                if rows >= COALESCE_ROWS || !sent_first {
-                    sent_first = true;
-                    if !send_coalesced(&tx, &mut pending) {
-                        return; // client gone: dropping the stream stops DuckDB
-                    }
-                    rows = 0;
-                }
-            }
-            send_coalesced(&tx, &mut pending);
+            drop(shared);
+            stream_rows(&conn, &sql, started_tx, tx);
         });
         match started_rx.await.map_err(|_| QueryError::Internal("reader stopped".into()))?? {
             ReadOutcome::IsWrite => Ok(None),
@@ -220,12 +236,20 @@ impl Engine {
     }
 
     async fn write(&self, req: Request) -> QueryResult<Executed> {
-        let writer = self.writer(&req.db)?;
-        let Request { db, sql, ingest, .. } = req;
-        let rows = tokio::task::spawn_blocking(move || -> QueryResult<i64> {
+        let writer = self.writer(&req.db).await?;
+        let Request { db, sql, ingest, expected_snapshot, .. } = req;
+        let (storage, rt, name) = (self.storage.clone(), tokio::runtime::Handle::current(), db.clone());
+        let rows = blocking(move || -> QueryResult<i64> {
             let conn = lock(&writer);
+            if let Some(read) = expected_snapshot {
+                // Under the writer lock: no other write can move the database now.
+                let latest = rt.block_on(storage.after_write(&name))?.unwrap_or(0);
+                if latest != read {
+                    return Err(QueryError::Conflict { read, latest });
+                }
+            }
             let table = match &ingest {
-                Some(i) => Some(load_ingest(&conn, i)?),
+                Some(i) => Some(ingest::load(&conn, i)?),
                 None => None,
             };
             let result = conn.prepare(&sql).and_then(|mut s| s.execute([])).map_err(QueryError::from_duckdb);
@@ -236,7 +260,7 @@ impl Engine {
             conn.execute_batch("CHECKPOINT").map_err(QueryError::from_duckdb)?;
             Ok(n as i64)
         })
-        .await??;
+        .await?;
         let snapshot_id = self.storage.after_write(&db).await?.unwrap_or(0);
         let schema = Arc::new(Schema::new(vec![Field::new("rows_affected", DataType::Int64, false)]));
         let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![rows]))])
@@ -266,23 +290,40 @@ fn send_coalesced(tx: &mpsc::Sender<QueryResult<RecordBatch>>, pending: &mut Vec
     tx.blocking_send(item).is_ok()
 }
 
-/// Make client rows readable as a temp table.
-fn load_ingest(conn: &Connection, ingest: &Ingest) -> QueryResult<String> {
-    let name = &ingest.table;
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(QueryError::Invalid(format!("ingest table name '{name}' must be [A-Za-z0-9_]+")));
+/// Run a read on `conn` (a blocking thread): report its schema (or that it
+/// is a write) on `started`, then stream its rows into `tx`.
+fn stream_rows(conn: &Connection, sql: &str, started: oneshot::Sender<QueryResult<ReadOutcome>>, tx: mpsc::Sender<QueryResult<RecordBatch>>) {
+    let mut stmt = match conn.prepare(sql) {
+        Ok(s) => s,
+        Err(e) => return drop(started.send(Err(QueryError::from_duckdb(e)))),
+    };
+    let stream = match stmt.stream_arrow([]) {
+        Ok(s) => s,
+        Err(e) if sandbox::is_read_only_refusal(&e) => return drop(started.send(Ok(ReadOutcome::IsWrite))),
+        Err(e) => return drop(started.send(Err(QueryError::from_duckdb(e)))),
+    };
+    if started.send(Ok(ReadOutcome::Streaming(stream.get_schema()))).is_err() {
+        return;
     }
-    let empty = RecordBatch::new_empty(ingest.schema.clone());
-    let first = ingest.batches.first().unwrap_or(&empty);
-    let reg = ArrowBatchRegistration::new(first.clone());
-    conn.prepare(&format!("CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM arrow(?)"))
-        .and_then(|mut s| s.execute([&reg]))
-        .map_err(QueryError::from_duckdb)?;
-    for b in ingest.batches.iter().skip(1) {
-        let reg = ArrowBatchRegistration::new(b.clone());
-        conn.prepare(&format!("INSERT INTO temp.main.{name} SELECT * FROM arrow(?)"))
-            .and_then(|mut s| s.execute([&reg]))
-            .map_err(QueryError::from_duckdb)?;
+    // DuckDB yields small chunks (2048 rows); ship fewer, larger batches,
+    // but never hold back the first one.
+    let mut pending: Vec<RecordBatch> = Vec::new();
+    let mut rows = 0;
+    let mut sent_first = false;
+    for batch in stream {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => return drop(tx.blocking_send(Err(QueryError::from_duckdb(e)))),
+        };
+        rows += batch.num_rows();
+        pending.push(batch);
+        if rows >= COALESCE_ROWS || !sent_first {
+            sent_first = true;
+            if !send_coalesced(&tx, &mut pending) {
+                return; // client gone: dropping the stream stops DuckDB
+            }
+            rows = 0;
+        }
     }
-    Ok(name.to_string())
+    send_coalesced(&tx, &mut pending);
 }

@@ -22,6 +22,10 @@ pub enum QueryError {
     Sql(String),
     #[error("out of memory: {0}")]
     OutOfMemory(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("the database changed since snapshot {read} was read (it is at snapshot {latest} now): run the statement again")]
+    Conflict { read: i64, latest: i64 },
     #[error("storage: {0}")]
     Storage(String),
     #[error("internal error: {0}")]
@@ -53,7 +57,8 @@ impl QueryError {
             QueryError::EmptyDatabase(_) | QueryError::WriteToSnapshot(_) => Status::failed_precondition(m),
             QueryError::Invalid(_) | QueryError::Sql(_) => Status::invalid_argument(m),
             QueryError::Sandbox(_) => Status::permission_denied(m),
-            QueryError::OutOfMemory(_) => Status::resource_exhausted(m),
+            QueryError::OutOfMemory(_) | QueryError::TooLarge(_) => Status::resource_exhausted(m),
+            QueryError::Conflict { .. } => Status::aborted(m),
             QueryError::Storage(_) | QueryError::Internal(_) => Status::internal(m),
         }
     }

@@ -6,10 +6,12 @@ pub mod auth;
 pub mod client;
 pub mod engine;
 pub mod error;
+pub mod ingest;
 pub mod ipc;
 pub mod local;
 pub mod sandbox;
 pub mod service;
+pub mod snapshots_fn;
 pub mod storage;
 
 pub mod pb {

@@ -9,14 +9,12 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::Auth;
-use crate::engine::{Engine, Ingest};
+use crate::engine::Engine;
 use crate::error::QueryError;
+use crate::ingest::Ingest;
 use crate::ipc;
 use crate::pb::execution_server::{Execution, ExecutionServer};
 use crate::pb::{ExecuteRequest, ExecuteResponse, FetchRequest, FetchResponse};
-
-/// Largest ingest stream accepted in one Execute.
-const MAX_INGEST_BYTES: usize = 4 << 30;
 
 pub struct ExecutionService {
     engine: Arc<Engine>,
@@ -35,23 +33,36 @@ impl Execution for ExecutionService {
     async fn execute(&self, request: Request<Streaming<ExecuteRequest>>) -> Result<Response<ExecuteResponse>, Status> {
         let mut stream = request.into_inner();
         let first = stream.message().await?.ok_or_else(|| Status::invalid_argument("empty Execute stream: send the statement first"))?;
-        let mut bytes = first.arrow_ipc;
-        while let Some(m) = stream.message().await? {
-            bytes.extend_from_slice(&m.arrow_ipc);
-            if bytes.len() > MAX_INGEST_BYTES {
-                return Err(Status::resource_exhausted("ingest larger than 4 GiB: split it into several statements"));
-            }
-        }
         let ingest = if first.ingest_table.is_empty() {
-            if !bytes.is_empty() {
+            if !first.arrow_ipc.is_empty() {
                 return Err(Status::invalid_argument("Arrow data sent without ingest_table"));
+            }
+            while let Some(m) = stream.message().await? {
+                if !m.arrow_ipc.is_empty() {
+                    return Err(Status::invalid_argument("Arrow data sent without ingest_table"));
+                }
             }
             None
         } else {
-            let (schema, batches) = ipc::decode_all(&bytes).map_err(|e| e.status())?;
-            Some(Ingest { table: first.ingest_table, schema, batches })
+            // Spooled to disk as it arrives: bounded memory for any upload size.
+            let mut spool = self.engine.new_spool().map_err(|e| e.status())?;
+            spool.append(&first.arrow_ipc).await.map_err(|e| e.status())?;
+            while let Some(m) = stream.message().await? {
+                spool.append(&m.arrow_ipc).await.map_err(|e| e.status())?;
+            }
+            spool.finish().await.map_err(|e| e.status())?;
+            if spool.is_empty() {
+                return Err(Status::invalid_argument("ingest_table given but no Arrow IPC data sent"));
+            }
+            Some(Ingest { table: first.ingest_table, spool })
         };
-        let req = crate::engine::Request { db: first.database, sql: first.sql, snapshot: first.snapshot_id, ingest };
+        let req = crate::engine::Request {
+            db: first.database,
+            sql: first.sql,
+            snapshot: first.snapshot_id,
+            ingest,
+            expected_snapshot: first.expected_snapshot_id,
+        };
         let db = req.db.clone();
         let ex = self.engine.execute(req).await.map_err(|e| {
             tracing::debug!(db, error = %e, "execute refused");

@@ -22,6 +22,10 @@ impl Storage {
         Storage { od, fs, mountpoint }
     }
 
+    pub fn layerd(&self) -> &Arc<Layerd> {
+        &self.od
+    }
+
     pub fn snapshot_path(&self, db: &str, id: i64) -> PathBuf {
         self.mountpoint.join(db).join("snapshots").join(format!("{id}.duckdb"))
     }

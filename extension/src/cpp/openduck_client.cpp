@@ -78,6 +78,8 @@ void OpenDuckClient::ThrowError(int32_t code, const string &message) {
 		throw PermissionException("OpenDuck: %s", message);
 	case OPENDUCK_ERROR_NOT_FOUND:
 		throw CatalogException("OpenDuck: %s", message);
+	case OPENDUCK_ERROR_CONFLICT:
+		throw TransactionException("OpenDuck: %s", message);
 	case OPENDUCK_ERROR_INVALID_INPUT:
 	case OPENDUCK_ERROR_INVALID_ARGUMENT:
 	case OPENDUCK_ERROR_FAILED_PRECONDITION:
@@ -130,24 +132,32 @@ unique_ptr<ArrowArrayStreamWrapper> OpenDuckClient::Query(const string &sql, int
 	return stream;
 }
 
-openduck_result OpenDuckClient::Execute(const string &sql) const {
+openduck_result OpenDuckClient::Execute(const string &sql, int64_t expected_snapshot) const {
 	openduck_result result {0, 0, 0};
 	openduck_error error {0, nullptr};
-	auto code = Api().execute(session, sql.c_str(), -1, &result, &error);
+	auto code = Api().execute(session, sql.c_str(), expected_snapshot, &result, &error);
 	if (code != OPENDUCK_OK) {
 		ThrowError(code, TakeMessage(error));
 	}
 	return result;
 }
 
-openduck_result OpenDuckClient::ExecuteIngest(const string &sql, const string &table, ArrowArrayStream &input) const {
+openduck_result OpenDuckClient::ExecuteIngest(const string &sql, const string &table, ArrowArrayStream &input,
+                                              int64_t expected_snapshot) const {
 	openduck_result result {0, 0, 0};
 	openduck_error error {0, nullptr};
-	auto code = Api().execute_ingest(session, sql.c_str(), table.c_str(), &input, &result, &error);
+	auto code =
+	    Api().execute_ingest(session, sql.c_str(), table.c_str(), expected_snapshot, &input, &result, &error);
 	if (code != OPENDUCK_OK) {
 		ThrowError(code, TakeMessage(error));
 	}
 	return result;
+}
+
+openduck_stats OpenDuckClient::Stats() const {
+	openduck_stats stats {0, 0, 0};
+	Api().stats(session, &stats);
+	return stats;
 }
 
 } // namespace duckdb

@@ -58,7 +58,7 @@ struct ArrowArrayStream {
 };
 #endif
 
-#define OPENDUCK_CLIENT_API_VERSION 1
+#define OPENDUCK_CLIENT_API_VERSION 2
 
 enum openduck_error_code {
 	OPENDUCK_OK = 0,
@@ -71,7 +71,8 @@ enum openduck_error_code {
 	OPENDUCK_ERROR_FAILED_PRECONDITION = 7, /* no snapshot yet, write to a snapshot */
 	OPENDUCK_ERROR_SERVER = 8,              /* any other server error */
 	OPENDUCK_ERROR_ARROW = 9,               /* bad Arrow data */
-	OPENDUCK_ERROR_INTERNAL = 10            /* a bug in the extension */
+	OPENDUCK_ERROR_INTERNAL = 10,           /* a bug in the extension */
+	OPENDUCK_ERROR_CONFLICT = 11            /* a write's expected snapshot is no longer the latest */
 };
 
 typedef struct openduck_error {
@@ -85,6 +86,13 @@ typedef struct openduck_result {
 	int32_t is_write;
 	int64_t rows_affected;
 } openduck_result;
+
+/* Payload bytes a session moved: SQL and Arrow IPC sent, Arrow IPC received. */
+typedef struct openduck_stats {
+	uint64_t requests;
+	uint64_t bytes_sent;
+	uint64_t bytes_received;
+} openduck_stats;
 
 typedef struct openduck_session openduck_session; /* opaque */
 
@@ -101,14 +109,21 @@ typedef struct openduck_client_api {
 	int32_t (*query)(openduck_session *session, const char *sql, int64_t snapshot, struct ArrowArrayStream *out,
 	                 openduck_result *result, openduck_error *error);
 
-	/* Execute `sql` and discard its rows (DDL, writes). */
-	int32_t (*execute)(openduck_session *session, const char *sql, int64_t snapshot, openduck_result *result,
-	                   openduck_error *error);
+	/* Execute `sql` and discard its rows (DDL, writes). A write runs only if
+	 * `expected_snapshot` (-1: any) is still the latest snapshot, else it
+	 * fails with OPENDUCK_ERROR_CONFLICT. */
+	int32_t (*execute)(openduck_session *session, const char *sql, int64_t expected_snapshot,
+	                   openduck_result *result, openduck_error *error);
 
 	/* Execute `sql` with the rows of `input` readable as table `table` (e.g.
-	 * "INSERT INTO t SELECT * FROM <table>"). Takes ownership of *input. */
+	 * "INSERT INTO t SELECT * FROM <table>"); `expected_snapshot` as for
+	 * execute. Takes ownership of *input. */
 	int32_t (*execute_ingest)(openduck_session *session, const char *sql, const char *table,
-	                          struct ArrowArrayStream *input, openduck_result *result, openduck_error *error);
+	                          int64_t expected_snapshot, struct ArrowArrayStream *input, openduck_result *result,
+	                          openduck_error *error);
+
+	/* What the session moved so far. */
+	void (*stats)(openduck_session *session, openduck_stats *out);
 
 	void (*free_session)(openduck_session *session);
 	void (*free_error)(openduck_error *error);

@@ -28,10 +28,14 @@ public:
 	//! Like Query, but returns the error code (0: ok) and message instead of throwing.
 	int32_t TryQuery(const string &sql, int64_t snapshot, openduck_result &result,
 	                 unique_ptr<ArrowArrayStreamWrapper> &stream, string &message) const;
-	//! Run `sql` and discard its rows.
-	openduck_result Execute(const string &sql) const;
+	//! Run `sql` and discard its rows. A write runs only if `expected_snapshot` (-1: any) is still the latest
+	//! snapshot (else a TransactionException says the table changed).
+	openduck_result Execute(const string &sql, int64_t expected_snapshot = -1) const;
 	//! Run `sql` with the rows of `input` readable as `table` (takes ownership of `input`).
-	openduck_result ExecuteIngest(const string &sql, const string &table, ArrowArrayStream &input) const;
+	openduck_result ExecuteIngest(const string &sql, const string &table, ArrowArrayStream &input,
+	                              int64_t expected_snapshot = -1) const;
+	//! Bytes moved so far over this attachment's connection.
+	openduck_stats Stats() const;
 
 	const string &Endpoint() const {
 		return endpoint;

@@ -29,17 +29,28 @@ enum Command {
     Storage(storage::StorageCommand),
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OPENDUCK_LOG").unwrap_or_else(|_| "warn".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
-    let result = match cli.cmd {
-        Command::Serve(args) => serve::run(&cli.opts, args).await,
-        Command::Mount(args) => mount::run(&cli.opts, args).await,
-        Command::Sql(args) => sql::run(args).await,
-        Command::Storage(cmd) => storage::run(&cli.opts, cmd).await,
+    // At least 4 runtime threads even on small machines: the mount's
+    // handlers, seals and the gRPC service share them.
+    let threads = std::thread::available_parallelism().map_or(4, |n| n.get().max(4));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
     };
+    let result = runtime.block_on(async {
+        match cli.cmd {
+            Command::Serve(args) => serve::run(&cli.opts, args).await,
+            Command::Mount(args) => mount::run(&cli.opts, args).await,
+            Command::Sql(args) => sql::run(args).await,
+            Command::Storage(cmd) => storage::run(&cli.opts, cmd).await,
+        }
+    });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
