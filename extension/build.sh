@@ -3,6 +3,10 @@
 # openduck.duckdb_extension (DuckDB v2.0.0, linux_amd64, unsigned: load it with
 # allow_unsigned_extensions). Usage: extension/build.sh
 #
+# It also lays out an extension repository next to it
+# ($CARGO_TARGET_DIR/debug/extension-repository/v2.0.0/linux_amd64/, plain and
+# gzipped), so `INSTALL openduck FROM '<that directory or its URL>'` works.
+#
 # Cargo builds the cdylib (C++ catalog + Rust gRPC client, DuckDB linked in
 # statically); this script appends DuckDB's 512-byte extension footer:
 # eight 32-byte NUL-padded fields (unused x3, ABI "CPP", extension version,
@@ -45,4 +49,10 @@ cp "$lib" "$tmp"
 	head -c 256 /dev/zero
 } >>"$tmp"
 mv "$tmp" "$out"
+
+repo="$CARGO_TARGET_DIR/debug/extension-repository/$DUCKDB_VERSION/$PLATFORM"
+mkdir -p "$repo"
+cp "$out" "$repo/openduck.duckdb_extension.tmp.$$" && mv "$repo/openduck.duckdb_extension.tmp.$$" "$repo/openduck.duckdb_extension"
+gzip -c "$out" >"$repo/openduck.duckdb_extension.gz.tmp.$$" && mv "$repo/openduck.duckdb_extension.gz.tmp.$$" "$repo/openduck.duckdb_extension.gz"
+echo "extension repository: $CARGO_TARGET_DIR/debug/extension-repository" >&2
 echo "$out"

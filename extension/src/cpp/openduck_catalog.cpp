@@ -4,7 +4,9 @@
 #include "duckdb/parser/parsed_data/create_schema_info.hpp"
 #include "duckdb/parser/parsed_data/drop_info.hpp"
 #include "duckdb/planner/operator/logical_create_table.hpp"
+#include "duckdb/planner/operator/logical_delete.hpp"
 #include "duckdb/planner/operator/logical_insert.hpp"
+#include "duckdb/planner/operator/logical_update.hpp"
 #include "duckdb/storage/database_size.hpp"
 #include "duckdb/parser/query_node/delete_query_node.hpp"
 #include "duckdb/parser/query_node/insert_query_node.hpp"
@@ -12,6 +14,7 @@
 #include "duckdb/parser/parsed_expression.hpp"
 #include "duckdb/parser/tableref.hpp"
 #include "openduck/openduck_insert.hpp"
+#include "openduck/openduck_modify.hpp"
 #include "openduck/openduck_query_function.hpp"
 #include "openduck/openduck_schema_set.hpp"
 #include "openduck/openduck_sql.hpp"
@@ -44,7 +47,16 @@ int64_t OpenDuckCatalog::ReadSnapshot(ClientContext &context) {
 	return OpenDuckTransaction::Get(context, *this).ReadSnapshot();
 }
 
-void OpenDuckCatalog::CheckWritable(const string &statement) const {
+OpenDuckCatalog &OpenDuckCatalog::Find(ClientContext &context, const string &name, const string &function) {
+	auto catalog = Catalog::GetCatalogEntry(context, Identifier(name));
+	if (!catalog || catalog->GetCatalogType() != "openduck") {
+		throw BinderException("%s: '%s' is not an attached OpenDuck database (ATTACH 'openduck:<db>' AS %s first)",
+		                      function, name, name);
+	}
+	return catalog->Cast<OpenDuckCatalog>();
+}
+
+void OpenDuckCatalog::CheckWritable(ClientContext &context, const string &statement) const {
 	if (url.snapshot >= 0) {
 		throw PermissionException("OpenDuck: cannot %s: '%s' is attached at snapshot %d, which is read-only (time "
 		                          "travel); attach without ?snapshot= to write",
@@ -54,6 +66,12 @@ void OpenDuckCatalog::CheckWritable(const string &statement) const {
 		throw PermissionException("OpenDuck: cannot %s: '%s' is attached READ_ONLY; attach it without READ_ONLY "
 		                          "to write",
 		                          statement, GetName().GetIdentifierName());
+	}
+	if (!context.transaction.IsAutoCommit()) {
+		throw TransactionException("OpenDuck: cannot %s on '%s' inside BEGIN ... COMMIT: a remote write commits on "
+		                           "the server at once and could not be rolled back with the transaction; run it "
+		                           "outside the transaction (autocommit)",
+		                           statement, GetName().GetIdentifierName());
 	}
 }
 
@@ -76,7 +94,7 @@ void OpenDuckCatalog::Retain(shared_ptr<OpenDuckSchemaSet> schemas) {
 }
 
 optional_ptr<CatalogEntry> OpenDuckCatalog::CreateSchema(CatalogTransaction transaction, CreateSchemaInfo &info) {
-	CheckWritable("CREATE SCHEMA");
+	CheckWritable(transaction.GetContext(), "CREATE SCHEMA");
 	auto &context = transaction.GetContext();
 	auto name = info.SchemaName().GetIdentifierName();
 	ExecuteWrite(context, OpenDuckSql::CreatePrefix(info.on_conflict, "SCHEMA") + OpenDuckSql::Quote(name));
@@ -84,7 +102,7 @@ optional_ptr<CatalogEntry> OpenDuckCatalog::CreateSchema(CatalogTransaction tran
 }
 
 void OpenDuckCatalog::DropSchema(ClientContext &context, DropInfo &info) {
-	CheckWritable("DROP SCHEMA");
+	CheckWritable(context, "DROP SCHEMA");
 	auto sql = string("DROP SCHEMA ");
 	if (info.if_not_found == OnEntryNotFound::RETURN_NULL) {
 		sql += "IF EXISTS ";
@@ -116,7 +134,7 @@ void OpenDuckCatalog::ScanSchemas(ClientContext &context, std::function<void(Sch
 
 PhysicalOperator &OpenDuckCatalog::PlanCreateTableAs(ClientContext &context, PhysicalPlanGenerator &planner,
                                                      LogicalCreateTable &op, PhysicalOperator &plan) {
-	CheckWritable("CREATE TABLE AS");
+	CheckWritable(context, "CREATE TABLE AS");
 	auto &insert = planner.Make<OpenDuckInsert>(op, *this, op.schema, std::move(op.info));
 	insert.children.push_back(plan);
 	return insert;
@@ -124,7 +142,7 @@ PhysicalOperator &OpenDuckCatalog::PlanCreateTableAs(ClientContext &context, Phy
 
 PhysicalOperator &OpenDuckCatalog::PlanInsert(ClientContext &context, PhysicalPlanGenerator &planner,
                                               LogicalInsert &op, optional_ptr<PhysicalOperator> plan) {
-	CheckWritable("INSERT");
+	CheckWritable(context, "INSERT");
 	if (op.return_chunk) {
 		throw NotImplementedException("OpenDuck: INSERT ... RETURNING is not supported on remote tables");
 	}
@@ -144,12 +162,24 @@ PhysicalOperator &OpenDuckCatalog::PlanInsert(ClientContext &context, PhysicalPl
 
 PhysicalOperator &OpenDuckCatalog::PlanDelete(ClientContext &context, PhysicalPlanGenerator &planner,
                                               LogicalDelete &op, PhysicalOperator &plan) {
-	throw NotImplementedException("OpenDuck: DELETE on remote tables is not supported yet");
+	CheckWritable(context, "DELETE");
+	if (op.return_chunk) {
+		throw NotImplementedException("OpenDuck: DELETE ... RETURNING is not supported on remote tables");
+	}
+	auto &modify = planner.Make<OpenDuckModify>(op, *this);
+	modify.children.push_back(plan);
+	return modify;
 }
 
 PhysicalOperator &OpenDuckCatalog::PlanUpdate(ClientContext &context, PhysicalPlanGenerator &planner,
                                               LogicalUpdate &op, PhysicalOperator &plan) {
-	throw NotImplementedException("OpenDuck: UPDATE on remote tables is not supported yet");
+	CheckWritable(context, "UPDATE");
+	if (op.return_chunk) {
+		throw NotImplementedException("OpenDuck: UPDATE ... RETURNING is not supported on remote tables");
+	}
+	auto &modify = planner.Make<OpenDuckModify>(op, *this, plan.types);
+	modify.children.push_back(plan);
+	return modify;
 }
 
 bool OpenDuckCatalog::Supports(RemoteCapability capability) const {

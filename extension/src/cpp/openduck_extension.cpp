@@ -4,6 +4,7 @@
 #include "duckdb/main/config.hpp"
 #include "duckdb/main/extension/extension_loader.hpp"
 #include "openduck/openduck_client.hpp"
+#include "openduck/openduck_info_functions.hpp"
 #include "openduck/openduck_query_function.hpp"
 #include "openduck/openduck_storage_extension.hpp"
 
@@ -13,5 +14,7 @@ extern "C" void openduck_cpp_init(void *loader_ptr, const openduck_client_api *a
 	auto &db = loader.GetDatabaseInstance();
 	duckdb::OpenDuckStorageExtension::Register(duckdb::DBConfig::GetConfig(db));
 	loader.RegisterFunction(duckdb::OpenDuckQueryFunction::Function());
+	loader.RegisterFunction(duckdb::OpenDuckInfoFunctions::Snapshots());
+	loader.RegisterFunction(duckdb::OpenDuckInfoFunctions::Stats());
 	loader.SetDescription("OpenDuck: ATTACH 'openduck:<db>?endpoint=..&token=..' as a remote database");
 }

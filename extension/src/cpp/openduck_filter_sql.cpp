@@ -6,12 +6,17 @@
 #include "duckdb/planner/expression/bound_conjunction_expression.hpp"
 #include "duckdb/planner/expression/bound_constant_expression.hpp"
 #include "duckdb/planner/expression/bound_operator_expression.hpp"
+#include "duckdb/planner/expression/bound_reference_expression.hpp"
+#include "duckdb/planner/filter/expression_filter.hpp"
 #include "openduck/openduck_sql.hpp"
 
 namespace duckdb {
 
 OpenDuckFilterSql::OpenDuckFilterSql(const LogicalGet &get_p, const vector<string> &column_names_p)
-    : get(get_p), column_names(column_names_p) {
+    : get(&get_p), column_names(&column_names_p) {
+}
+
+OpenDuckFilterSql::OpenDuckFilterSql(string column_name) : filter_column(std::move(column_name)) {
 }
 
 bool OpenDuckFilterSql::SimpleType(const LogicalType &type) {
@@ -47,21 +52,32 @@ bool OpenDuckFilterSql::SimpleType(const LogicalType &type) {
 }
 
 bool OpenDuckFilterSql::Column(const Expression &expr, string &sql) const {
-	if (expr.GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF || !SimpleType(expr.GetReturnType())) {
+	if (!SimpleType(expr.GetReturnType())) {
+		return false;
+	}
+	if (!get) {
+		if (expr.GetExpressionClass() != ExpressionClass::BOUND_REF ||
+		    expr.Cast<BoundReferenceExpression>().Index() != 0) {
+			return false;
+		}
+		sql = OpenDuckSql::Quote(filter_column);
+		return true;
+	}
+	if (expr.GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF) {
 		return false;
 	}
 	auto &ref = expr.Cast<BoundColumnRefExpression>();
 	auto &binding = ref.Binding();
-	auto &column_ids = get.GetColumnIds();
-	if (ref.Depth() != 0 || binding.table_index != get.table_index || binding.column_index >= column_ids.size()) {
+	auto &column_ids = get->GetColumnIds();
+	if (ref.Depth() != 0 || binding.table_index != get->table_index || binding.column_index >= column_ids.size()) {
 		return false;
 	}
 	auto &column = column_ids[binding.column_index];
 	if (!column.HasPrimaryIndex() || column.IsVirtualColumn() || column.HasChildren() ||
-	    column.GetPrimaryIndex() >= column_names.size()) {
+	    column.GetPrimaryIndex() >= column_names->size()) {
 		return false;
 	}
-	sql = OpenDuckSql::Quote(column_names[column.GetPrimaryIndex()]);
+	sql = OpenDuckSql::Quote((*column_names)[column.GetPrimaryIndex()]);
 	return true;
 }
 
@@ -217,6 +233,30 @@ bool OpenDuckFilterSql::Conjunction(const Expression &expr, string &sql) const {
 	}
 	sql = "(" + result + ")";
 	return !children.empty();
+}
+
+bool OpenDuckFilterSql::TryTranslateImplied(const Expression &filter, string &sql) const {
+	// An optional filter (e.g. a join's min/max or IN list) may be skipped locally, but every row the join
+	// can match satisfies its condition: the server may apply it.
+	auto optional_child = ExpressionFilter::GetOptionalFilterChild(filter);
+	if (optional_child) {
+		return TryTranslateImplied(*optional_child, sql);
+	}
+	if (filter.GetExpressionType() != ExpressionType::CONJUNCTION_AND) {
+		return TryTranslate(filter, sql);
+	}
+	string result;
+	for (auto &child : filter.Cast<BoundConjunctionExpression>().GetChildren()) {
+		string child_sql;
+		if (TryTranslateImplied(*child, child_sql)) {
+			result += (result.empty() ? "" : " AND ") + child_sql;
+		}
+	}
+	if (result.empty()) {
+		return false;
+	}
+	sql = "(" + result + ")";
+	return true;
 }
 
 bool OpenDuckFilterSql::TryTranslate(const Expression &filter, string &sql) const {

@@ -40,15 +40,6 @@ struct OpenDuckWriteState : public GlobalTableFunctionState {
 	bool returned = false;
 };
 
-static OpenDuckCatalog &FindCatalog(ClientContext &context, const string &name) {
-	auto catalog = Catalog::GetCatalogEntry(context, Identifier(name));
-	if (!catalog || catalog->GetCatalogType() != "openduck") {
-		throw BinderException("%s: '%s' is not an attached OpenDuck database (ATTACH 'openduck:<db>' AS %s first)",
-		                      FUNCTION_NAME, name, name);
-	}
-	return catalog->Cast<OpenDuckCatalog>();
-}
-
 //! The result names and types of `sql`, from a DESCRIBE on the server.
 static void DescribeRemote(ClientContext &context, OpenDuckCatalog &catalog, const string &sql,
                            vector<LogicalType> &types, vector<Identifier> &names) {
@@ -78,7 +69,7 @@ static unique_ptr<FunctionData> Bind(ClientContext &context, TableFunctionBindIn
 	if (input.inputs.size() != 2 || input.inputs[0].IsNull() || input.inputs[1].IsNull()) {
 		throw BinderException("%s(<attached database>, <sql>) needs both arguments", FUNCTION_NAME);
 	}
-	auto &catalog = FindCatalog(context, StringValue::Get(input.inputs[0]));
+	auto &catalog = OpenDuckCatalog::Find(context, StringValue::Get(input.inputs[0]), FUNCTION_NAME);
 	auto sql = StringValue::Get(input.inputs[1]);
 	bool is_write = false;
 	for (auto &param : input.named_parameters) {
@@ -87,7 +78,7 @@ static unique_ptr<FunctionData> Bind(ClientContext &context, TableFunctionBindIn
 		}
 	}
 	if (is_write) {
-		catalog.CheckWritable("write");
+		catalog.CheckWritable(context, "write");
 		return_types.push_back(LogicalType::BIGINT);
 		names.emplace_back("Count");
 	} else {
@@ -98,16 +89,35 @@ static unique_ptr<FunctionData> Bind(ClientContext &context, TableFunctionBindIn
 	return std::move(result);
 }
 
-//! The query as sent: columns Arrow cannot carry are selected as text (by position) and cast back locally.
-static string RemoteSql(const OpenDuckQueryBindData &bind) {
-	bool needs_text = false;
-	string select;
+//! The query as sent for the result columns `column_ids` (all of them when null): only those columns (by
+//! position), and those Arrow cannot carry as text (cast back locally). The query itself is sent unchanged
+//! when it already yields exactly that.
+static string RemoteSql(const OpenDuckQueryBindData &bind, optional_ptr<const vector<column_t>> column_ids) {
+	vector<column_t> all;
 	for (idx_t i = 0; i < bind.types.size(); i++) {
-		auto column = "#" + std::to_string(i + 1);
-		needs_text = needs_text || OpenDuckSql::NeedsText(bind.types[i]);
-		select += (i ? ", " : "") + (OpenDuckSql::NeedsText(bind.types[i]) ? "CAST(" + column + " AS VARCHAR)" : column);
+		all.push_back(i);
 	}
-	return needs_text ? "SELECT " + select + " FROM (" + bind.sql + ") AS __openduck_query" : bind.sql;
+	auto &wanted = column_ids ? *column_ids : all;
+	bool as_is = true;
+	string select;
+	idx_t position = 0;
+	for (auto column_id : wanted) {
+		if (column_id >= bind.types.size()) {
+			as_is = false; // a virtual column (e.g. for count(*)): filled locally
+			continue;
+		}
+		auto column = "#" + std::to_string(column_id + 1);
+		auto text = OpenDuckSql::NeedsText(bind.types[column_id]);
+		as_is = as_is && !text && column_id == position++;
+		select += (select.empty() ? "" : ", ") + (text ? "CAST(" + column + " AS VARCHAR)" : column);
+	}
+	if (as_is && position == bind.types.size()) {
+		return bind.sql;
+	}
+	if (select.empty()) {
+		select = "NULL::BOOLEAN AS __openduck_row"; // only the row count matters
+	}
+	return "SELECT " + select + " FROM (" + bind.sql + ") AS __openduck_query";
 }
 
 static unique_ptr<GlobalTableFunctionState> InitGlobal(ClientContext &context, TableFunctionInitInput &input) {
@@ -118,10 +128,13 @@ static unique_ptr<GlobalTableFunctionState> InitGlobal(ClientContext &context, T
 		return std::move(state);
 	}
 	openduck_result result {0, 0, 0};
-	auto stream = bind.catalog.GetClient().Query(RemoteSql(bind), bind.catalog.ReadSnapshot(context), result);
+	auto sql = RemoteSql(bind, &input.column_ids);
+	auto stream = bind.catalog.GetClient().Query(sql, bind.catalog.ReadSnapshot(context), result);
+	// The remote result holds the requested real columns, in order.
 	vector<idx_t> remote_column;
+	idx_t next_remote = 0;
 	for (auto column_id : input.column_ids) {
-		remote_column.push_back(column_id);
+		remote_column.push_back(column_id < bind.types.size() ? next_remote++ : DConstants::INVALID_INDEX);
 	}
 	return make_uniq<OpenDuckRemoteResult>(context, std::move(stream), std::move(remote_column));
 }
@@ -139,14 +152,17 @@ static void Scan(ClientContext &context, TableFunctionInput &data, DataChunk &ou
 	}
 	state.returned = true;
 	output.SetChildCardinality(1);
-	output.data[0].Reference(Value::BIGINT(state.rows_affected), count_t(1));
+	for (auto &column : output.data) {
+		column.Reference(Value::BIGINT(state.rows_affected).DefaultCastAs(column.GetType()), count_t(1));
+	}
 }
 
 static InsertionOrderPreservingMap<string> ToString(TableFunctionToStringInput &input) {
 	InsertionOrderPreservingMap<string> result;
 	auto &bind = input.bind_data->Cast<OpenDuckQueryBindData>();
 	result["Database"] = bind.catalog.GetName().GetIdentifierName();
-	result["SQL"] = bind.sql;
+	result["Runs On"] = "OpenDuck server " + bind.catalog.GetClient().Endpoint();
+	result["Remote SQL"] = RemoteSql(bind, nullptr);
 	return result;
 }
 
@@ -154,6 +170,8 @@ TableFunction OpenDuckQueryFunction::Function() {
 	TableFunction function(FUNCTION_NAME, {LogicalType::VARCHAR, LogicalType::VARCHAR}, Scan, Bind, InitGlobal);
 	function.GetSignature().AddKeywordOnly("write", LogicalType::BOOLEAN, Value::BOOLEAN(false));
 	function.to_string = ToString;
+	// Only the columns the query uses are fetched (RemoteSql).
+	function.projection_pushdown = true;
 	return function;
 }
 

@@ -15,11 +15,34 @@ OpenDuckRemoteResult::OpenDuckRemoteResult(ClientContext &context, unique_ptr<Ar
 	}
 }
 
+void OpenDuckRemoteResult::SetLocalFilter(ClientContext &context, unique_ptr<Expression> filter) {
+	local_filter = std::move(filter);
+	filter_executor = make_uniq<ExpressionExecutor>(context, *local_filter);
+}
+
 void OpenDuckRemoteResult::Fill(ClientContext &context, DataChunk &output) {
 	lock_guard<mutex> guard(lock);
+	while (FillNext(context, output)) {
+		if (!filter_executor) {
+			return;
+		}
+		SelectionVector selection(STANDARD_VECTOR_SIZE);
+		auto kept = filter_executor->SelectExpression(output, selection);
+		if (kept == output.size()) {
+			return;
+		}
+		if (kept > 0) {
+			output.Slice(selection, kept);
+			return;
+		}
+		output.Reset(); // nothing kept: an empty chunk would end the scan, so read on
+	}
+	output.SetChildCardinality(0);
+}
+
+bool OpenDuckRemoteResult::FillNext(ClientContext &context, DataChunk &output) {
 	if (!reader.Next(remote_chunk)) {
-		output.SetChildCardinality(0);
-		return;
+		return false;
 	}
 	auto count = remote_chunk.size();
 	output.SetChildCardinality(count);
@@ -37,6 +60,7 @@ void OpenDuckRemoteResult::Fill(ClientContext &context, DataChunk &output) {
 			VectorOperations::Cast(context, source, target, count);
 		}
 	}
+	return true;
 }
 
 void OpenDuckRemoteResult::Scan(ClientContext &context, TableFunctionInput &data, DataChunk &output) {

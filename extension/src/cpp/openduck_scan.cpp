@@ -1,5 +1,10 @@
 #include "openduck/openduck_scan.hpp"
 
+#include "duckdb/planner/expression/bound_conjunction_expression.hpp"
+#include "duckdb/planner/expression/bound_reference_expression.hpp"
+#include "duckdb/planner/filter/expression_filter.hpp"
+#include "duckdb/planner/table_filter_set.hpp"
+
 #include "openduck/openduck_catalog.hpp"
 #include "openduck/openduck_filter_sql.hpp"
 #include "openduck/openduck_remote_result.hpp"
@@ -10,6 +15,7 @@ namespace duckdb {
 
 unique_ptr<FunctionData> OpenDuckScan::Bind(OpenDuckTableEntry &table) {
 	auto result = make_uniq<OpenDuckScanBindData>(table.ParentCatalog().Cast<OpenDuckCatalog>());
+	result->table = &table;
 	result->remote_schema = table.RemoteSchema();
 	result->remote_table = table.RemoteName();
 	for (auto &column : table.GetColumns().Logical()) {
@@ -23,8 +29,13 @@ unique_ptr<FunctionData> OpenDuckScan::Bind(OpenDuckTableEntry &table) {
 string OpenDuckScan::RemoteSql(const OpenDuckScanBindData &bind, const vector<column_t> &column_ids) {
 	string select;
 	for (auto column_id : column_ids) {
+		if (column_id == COLUMN_IDENTIFIER_ROW_ID) {
+			// the remote rowid (UPDATE/DELETE plans apply their changes by it)
+			select += select.empty() ? "rowid" : ", rowid";
+			continue;
+		}
 		if (column_id >= bind.names.size()) {
-			continue; // virtual column (rowid, count(*)): filled locally
+			continue; // other virtual columns (e.g. for count(*)): filled locally
 		}
 		select += select.empty() ? "" : ", ";
 		auto column = OpenDuckSql::Quote(bind.names[column_id]);
@@ -57,17 +68,66 @@ static void PushdownComplexFilter(ClientContext &context, LogicalGet &get, Funct
 	}
 }
 
+//! The filters DuckDB hands the scan at run time (from the plan, or derived by a join from its local side):
+//! what the server can apply goes into `remote`, and all of them become one expression the scan applies
+//! locally to the output columns (a remote condition only ever narrows what arrives).
+static unique_ptr<Expression> RunTimeFilters(const OpenDuckScanBindData &bind, const TableFunctionInitInput &input,
+                                             vector<string> &remote) {
+	if (!input.filters) {
+		return nullptr;
+	}
+	vector<unique_ptr<Expression>> local;
+	for (auto &entry : *input.filters) {
+		idx_t output_index = entry.GetIndex();
+		auto column_id = input.column_ids[output_index];
+		auto type = column_id < bind.types.size() ? bind.types[column_id] : LogicalType(LogicalType::ROW_TYPE);
+		local.push_back(entry.Filter().ToExpression(BoundReferenceExpression(type, output_index)));
+		if (column_id < bind.names.size()) {
+			string sql;
+			auto on_column = ExpressionFilter::FromTableFilter(entry.Filter(), type);
+			if (OpenDuckFilterSql(bind.names[column_id]).TryTranslateImplied(*on_column->expr, sql)) {
+				remote.push_back(std::move(sql));
+			}
+		}
+	}
+	if (!input.filters->GetMultiColumnFilters().empty()) {
+		throw NotImplementedException("OpenDuck: multi-column scan filters are not supported");
+	}
+	if (local.empty()) {
+		return nullptr;
+	}
+	if (local.size() == 1) {
+		return std::move(local[0]);
+	}
+	auto all = make_uniq<BoundConjunctionExpression>(ExpressionType::CONJUNCTION_AND);
+	for (auto &filter : local) {
+		all->GetChildrenMutable().push_back(std::move(filter));
+	}
+	return std::move(all);
+}
+
 static unique_ptr<GlobalTableFunctionState> InitGlobal(ClientContext &context, TableFunctionInitInput &input) {
 	auto &bind = input.bind_data->Cast<OpenDuckScanBindData>();
-	auto sql = OpenDuckScan::RemoteSql(bind, input.column_ids);
+	vector<string> run_time_remote;
+	auto local_filter = RunTimeFilters(bind, input, run_time_remote);
+	auto with_filters = bind;
+	for (auto &sql : run_time_remote) {
+		with_filters.filters.push_back(sql);
+	}
+	auto sql = OpenDuckScan::RemoteSql(with_filters, input.column_ids);
 	openduck_result result {0, 0, 0};
 	auto stream = bind.catalog.GetClient().Query(sql, bind.catalog.ReadSnapshot(context), result);
 	vector<idx_t> remote_column;
 	idx_t next_remote = 0;
 	for (auto column_id : input.column_ids) {
-		remote_column.push_back(column_id < bind.names.size() ? next_remote++ : DConstants::INVALID_INDEX);
+		bool remote = column_id < bind.names.size() || column_id == COLUMN_IDENTIFIER_ROW_ID;
+		remote_column.push_back(remote ? next_remote++ : DConstants::INVALID_INDEX);
 	}
-	return make_uniq<OpenDuckRemoteResult>(context, std::move(stream), std::move(remote_column));
+	auto state = make_uniq<OpenDuckRemoteResult>(context, std::move(stream), std::move(remote_column));
+	if (local_filter) {
+		state->SetLocalFilter(context, std::move(local_filter));
+	}
+	return std::move(state);
 }
 
 static unique_ptr<NodeStatistics> Cardinality(ClientContext &context, const FunctionData *bind_data) {
@@ -83,19 +143,31 @@ static InsertionOrderPreservingMap<string> ToString(TableFunctionToStringInput &
 	InsertionOrderPreservingMap<string> result;
 	auto &bind = input.bind_data->Cast<OpenDuckScanBindData>();
 	result["Table"] = bind.catalog.GetClient().Database() + "." + bind.remote_schema + "." + bind.remote_table;
+	result["Runs On"] = "OpenDuck server " + bind.catalog.GetClient().Endpoint();
+	// The projected columns are only known when the scan starts; DuckDB prints them below as "Projections".
+	auto sql = "SELECT <Projections> FROM " + OpenDuckSql::Table(bind.remote_schema, bind.remote_table);
 	if (!bind.filters.empty()) {
 		result["Remote Filters"] = StringUtil::Join(bind.filters, " AND ");
+		sql += " WHERE " + result["Remote Filters"];
 	}
+	result["Remote SQL"] = sql;
 	return result;
+}
+
+static optional_ptr<TableCatalogEntry> TableEntry(optional_ptr<const FunctionData> bind_data) {
+	return bind_data ? bind_data->Cast<OpenDuckScanBindData>().table : nullptr;
 }
 
 TableFunction OpenDuckScan::Function() {
 	TableFunction function("openduck_scan", vector<LogicalType>(), OpenDuckRemoteResult::Scan, nullptr, InitGlobal);
 	function.projection_pushdown = true;
-	function.filter_pushdown = false;
+	// Run-time filters (e.g. a hash join's min/max and IN list of its local keys) reach InitGlobal; the
+	// scan applies them itself and sends the server what it can (RunTimeFilters).
+	function.filter_pushdown = true;
 	function.pushdown_complex_filter = PushdownComplexFilter;
 	function.cardinality = Cardinality;
 	function.to_string = ToString;
+	function.get_table_entry = TableEntry;
 	return function;
 }
 

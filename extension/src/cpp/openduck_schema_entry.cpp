@@ -58,7 +58,7 @@ optional_ptr<CatalogEntry> OpenDuckSchemaEntry::LookupEntry(CatalogTransaction t
 optional_ptr<CatalogEntry> OpenDuckSchemaEntry::CreateTable(CatalogTransaction transaction,
                                                             BoundCreateTableInfo &info) {
 	auto &catalog = GetOpenDuckCatalog();
-	catalog.CheckWritable("CREATE TABLE");
+	catalog.CheckWritable(transaction.GetContext(), "CREATE TABLE");
 	auto &create = info.Base();
 	if (create.temporary) {
 		throw NotImplementedException("OpenDuck: temporary tables live in the local database, not in '%s'",
@@ -82,7 +82,7 @@ void OpenDuckSchemaEntry::DropEntry(ClientContext &context, DropInfo &info) {
 	default:
 		Unsupported("DROP " + EnumUtil::ToString(info.type));
 	}
-	catalog.CheckWritable("DROP " + kind);
+	catalog.CheckWritable(context, "DROP " + kind);
 	auto sql = "DROP " + kind + (info.if_not_found == OnEntryNotFound::RETURN_NULL ? " IF EXISTS " : " ") +
 	           OpenDuckSql::Table(name.GetIdentifierName(), info.GetQualifiedName().Name().GetIdentifierName());
 	if (info.cascade) {

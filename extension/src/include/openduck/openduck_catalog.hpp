@@ -54,6 +54,8 @@ public:
 	string GetDBPath() override;
 
 public:
+	//! The attached OpenDuck database called `name` (for `function`'s error message).
+	static OpenDuckCatalog &Find(ClientContext &context, const string &name, const string &function);
 	const OpenDuckClient &GetClient() const {
 		return *client;
 	}
@@ -64,8 +66,9 @@ public:
 	OpenDuckSchemaSet &GetSchemas(ClientContext &context);
 	//! The snapshot reads of the current transaction use (-1: latest).
 	int64_t ReadSnapshot(ClientContext &context);
-	//! Throw unless this database accepts writes (not READ_ONLY, not a snapshot).
-	void CheckWritable(const string &statement) const;
+	//! Throw unless this database accepts writes (not READ_ONLY, not a snapshot) and the statement runs in
+	//! autocommit mode (a remote write commits at once: it could not be rolled back with the transaction).
+	void CheckWritable(ClientContext &context, const string &statement) const;
 	//! Run a write on the server; afterwards the transaction sees its result.
 	openduck_result ExecuteWrite(ClientContext &context, const string &sql);
 	//! Tell the transaction that a write created `result.snapshot_id`.

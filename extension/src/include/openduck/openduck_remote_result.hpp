@@ -7,6 +7,7 @@
 #pragma once
 
 #include "duckdb.hpp"
+#include "duckdb/execution/expression_executor.hpp"
 #include "duckdb/function/table_function.hpp"
 #include "openduck/openduck_chunk_reader.hpp"
 
@@ -24,6 +25,9 @@ public:
 		return 1;
 	}
 
+	//! Keep only the output rows for which `filter` (over the output columns) is true.
+	void SetLocalFilter(ClientContext &context, unique_ptr<Expression> filter);
+
 	//! Fill `output` with the next rows (none at the end).
 	void Fill(ClientContext &context, DataChunk &output);
 
@@ -31,7 +35,12 @@ public:
 	static void Scan(ClientContext &context, TableFunctionInput &data, DataChunk &output);
 
 private:
+	//! Fill `output` from the next remote chunk; false at the end.
+	bool FillNext(ClientContext &context, DataChunk &output);
+
 	OpenDuckChunkReader reader;
+	unique_ptr<Expression> local_filter;
+	unique_ptr<ExpressionExecutor> filter_executor;
 	DataChunk remote_chunk;
 	vector<idx_t> remote_column;
 	mutex lock;

@@ -20,6 +20,8 @@ struct OpenDuckScanBindData : public TableFunctionData {
 	}
 
 	OpenDuckCatalog &catalog;
+	//! The table scanned (UPDATE/DELETE bind against it).
+	optional_ptr<TableCatalogEntry> table;
 	string remote_schema;
 	string remote_table;
 	vector<string> names;
