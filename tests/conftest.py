@@ -2,12 +2,18 @@
 DuckDB's Python wheel, in a throwaway data directory."""
 import os
 import shutil
+import signal
+import socket
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
+import duckdb
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "e2e-token"
 
 
 def _binary() -> str:
@@ -48,3 +54,96 @@ class OpenDuck:
 @pytest.fixture
 def od(tmp_path: Path) -> OpenDuck:
     return OpenDuck(tmp_path / "data")
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Serve:
+    """`openduck serve` on a free loopback port, as a user runs it."""
+
+    def __init__(self, od: OpenDuck, log_dir: Path, *extra, token=TOKEN):
+        self.od = od
+        self.addr = f"127.0.0.1:{free_port()}"
+        self.endpoint = f"http://{self.addr}"
+        self.log = log_dir / "serve.log"
+        env = {k: v for k, v in os.environ.items() if k != "OPENDUCK_TOKEN"}
+        args = [od.bin, "--data-dir", str(od.data_dir), "serve", "--listen", self.addr, *extra]
+        if token:
+            args += ["--token", token]
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(args, stderr=log, env={**env, "OPENDUCK_LOG": "info"})
+
+    def wait_healthy(self):
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"serve exited: {self.log.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/health", timeout=1) as r:
+                    if r.read().strip() == b"ok":
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"serve never became healthy: {self.log.read_text()}")
+
+    def sql(self, db, sql, *extra, check=True, token=TOKEN):
+        args = ["sql", db, sql, "--endpoint", self.endpoint, *extra]
+        if token:
+            args += ["--token", token]
+        return self.od.run(*args, check=check)
+
+    def url(self, db="mydb", prefix="openduck", **params) -> str:
+        """An ATTACH URL for this server (a parameter set to None is left out)."""
+        params = {"endpoint": self.endpoint, "token": TOKEN, **params}
+        query = "&".join(f"{k}={v}" for k, v in params.items() if v is not None)
+        return f"{prefix}:{db}?{query}" if query else f"{prefix}:{db}"
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(timeout=60) == 0, self.log.read_text()
+        assert not os.path.ismount(self.od.data_dir / "mnt")
+
+
+@pytest.fixture(scope="session")
+def extension_path() -> str:
+    """The built extension: $OPENDUCK_EXTENSION_PATH, else extension/build.sh builds it."""
+    path = os.environ.get("OPENDUCK_EXTENSION_PATH")
+    if not path:
+        build = subprocess.run([str(ROOT / "extension" / "build.sh")], capture_output=True, text=True, timeout=3600)
+        assert build.returncode == 0, build.stderr[-5000:]
+        path = build.stdout.strip().splitlines()[-1]
+    assert Path(path).is_file(), path
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One `openduck serve` with database `mydb` for a test module."""
+    root = tmp_path_factory.mktemp("serve")
+    s = Serve(OpenDuck(root / "data"), root, "--db", "mydb").wait_healthy()
+    yield s
+    if s.proc.poll() is None:
+        s.stop()
+
+
+@pytest.fixture
+def con(extension_path):
+    """A stock DuckDB connection (the PyPI wheel) with the extension loaded."""
+    c = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+    c.execute(f"LOAD '{extension_path}'")
+    yield c
+    c.close()
+
+
+def attach(con, server, alias="cloud", options="", **params):
+    con.execute(f"ATTACH '{server.url(**params)}' AS {alias} {options}")
+
+
+def rows(con, sql, params=None):
+    return con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()

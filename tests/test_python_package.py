@@ -7,14 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from test_serve import TOKEN, Serve
-
-
-@pytest.fixture
-def extension_path():
-    path = os.environ.get("OPENDUCK_EXTENSION_PATH") or importlib.import_module("openduck").find_extension()
-    assert Path(path).is_file(), path
-    return path
+from conftest import TOKEN, Serve
 
 
 @pytest.fixture

@@ -1,61 +1,13 @@
 """End-to-end: `openduck serve` as a user runs it (real FUSE mount, real gRPC
 on loopback, real DuckDB workers), driven through the `openduck sql` client."""
 import json
-import os
-import signal
-import socket
-import subprocess
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-TOKEN = "e2e-token"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Serve:
-    def __init__(self, od, tmp_path, *extra, token=TOKEN):
-        self.od = od
-        self.addr = f"127.0.0.1:{free_port()}"
-        self.log = tmp_path / "serve.log"
-        env = {k: v for k, v in os.environ.items() if k != "OPENDUCK_TOKEN"}
-        args = [od.bin, "--data-dir", str(od.data_dir), "serve", "--listen", self.addr, *extra]
-        if token:
-            args += ["--token", token]
-        with open(self.log, "w") as log:
-            self.proc = subprocess.Popen(args, stderr=log, env={**env, "OPENDUCK_LOG": "info"})
-
-    def wait_healthy(self):
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"serve exited: {self.log.read_text()}")
-            try:
-                with urllib.request.urlopen(f"http://{self.addr}/health", timeout=1) as r:
-                    if r.read().strip() == b"ok":
-                        return self
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("serve never became healthy")
-
-    def sql(self, db, sql, *extra, check=True, token=TOKEN):
-        args = ["sql", db, sql, "--endpoint", f"http://{self.addr}", *extra]
-        if token:
-            args += ["--token", token]
-        return self.od.run(*args, check=check)
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        assert self.proc.wait(timeout=60) == 0, self.log.read_text()
-        assert not os.path.ismount(self.od.data_dir / "mnt")
+from conftest import Serve
 
 
 @pytest.fixture
@@ -104,3 +56,27 @@ def test_bad_requests_get_clear_errors_and_the_server_stays_up(serve):
         p = serve.sql(*args, check=False, **kw)
         assert p.returncode != 0 and needle in p.stderr, (args, p.stderr)
     assert "1" in serve.sql("mydb", "SELECT x FROM t").stdout
+
+
+def test_concurrent_writers_and_readers_while_health_answers(serve):
+    """Several client processes write (each write a checkpoint and a snapshot)
+    and read at once; the server keeps answering /health throughout."""
+
+    def client(n):
+        for r in range(1, 6):
+            serve.sql("mydb", f"CREATE OR REPLACE TABLE c{n} AS SELECT range AS i FROM range({r * 10})")
+            out = serve.sql("mydb", f"SELECT count(*) AS n FROM c{n}").stdout
+            assert f"{r * 10}" in out, out
+
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(client, n) for n in range(4)]
+        deadline = time.time() + 300
+        while not all(f.done() for f in futures):
+            assert time.time() < deadline, "concurrent clients did not finish"
+            with urllib.request.urlopen(f"{serve.endpoint}/health", timeout=10) as r:
+                assert r.read().strip() == b"ok"
+            time.sleep(0.2)
+        for f in futures:
+            f.result()
+    tables = serve.sql("mydb", "SELECT count(*) AS n FROM duckdb_tables() WHERE table_name LIKE 'c%'").stdout
+    assert "4" in tables, tables
