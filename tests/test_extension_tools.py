@@ -1,12 +1,15 @@
 """The extension beyond plain reads and writes, through the real wheel against
 a live `openduck serve`: openduck_snapshots() and time travel, EXPLAIN showing
 what runs remotely, bytes on the wire for a selective hybrid join,
-INSTALL ... FROM a repository directory, and a Rust program on the `duckdb`
+INSTALL ... FROM a repository directory or URL, and a Rust program on the `duckdb`
 crate loading the extension."""
+import functools
+import http.server as http_server
 import io
 import json
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import duckdb
@@ -78,7 +81,7 @@ def test_selective_hybrid_join_moves_only_the_needed_rows_and_columns(con, serve
     moved = rows(con, "SELECT bytes_received FROM openduck_stats('cloud')")[0][0] - before
     assert result == rows(con, query.format(sales="sales"))
     # The minimum: exactly the remote rows and columns the join needs, as one Arrow IPC stream.
-    needed = con.execute("SELECT product_id, total_sales FROM sales WHERE total_sales > 99000").to_arrow_table()
+    needed = con.sql("SELECT product_id, total_sales FROM sales WHERE total_sales > 99000").to_arrow_table()
     minimum = arrow_ipc_bytes(needed)
     ratio = moved / minimum
     print(f"selective hybrid join (remote filter): {moved} bytes received, minimum {minimum}, ratio {ratio:.3f}")
@@ -94,7 +97,7 @@ def test_selective_hybrid_join_moves_only_the_needed_rows_and_columns(con, serve
     result = rows(con, query.format(sales="cloud.sales"))
     moved = rows(con, "SELECT bytes_received FROM openduck_stats('cloud')")[0][0] - before
     assert result == rows(con, query.format(sales="sales")) and len(result) == 20 * 300
-    needed = con.execute(
+    needed = con.sql(
         "SELECT product_id, total_sales FROM sales WHERE product_id IN (SELECT product_id FROM favorites)"
     ).to_arrow_table()
     minimum = arrow_ipc_bytes(needed)
@@ -103,17 +106,29 @@ def test_selective_hybrid_join_moves_only_the_needed_rows_and_columns(con, serve
     assert ratio <= 1.2, (moved, minimum)
 
 
-def test_install_from_a_repository_directory_then_load_by_name(server, extension_path, tmp_path):
+@pytest.mark.parametrize("source", ["directory", "url"])
+def test_install_from_a_repository_then_load_by_name(server, extension_path, tmp_path, source):
     repository = Path(extension_path).parent / "extension-repository"
     assert (repository / "v2.0.0" / "linux_amd64" / "openduck.duckdb_extension").is_file()
+    http = None
+    if source == "url":  # the same tree behind a web server (DuckDB fetches the .gz)
+        handler = functools.partial(http_server.SimpleHTTPRequestHandler, directory=str(repository))
+        http = http_server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=http.serve_forever, daemon=True).start()
+    where = f"http://127.0.0.1:{http.server_address[1]}" if http else str(repository)
     con = duckdb.connect(config={"allow_unsigned_extensions": "true", "extension_directory": str(tmp_path / "ext")})
-    con.execute(f"INSTALL openduck FROM '{repository}'")
-    con.execute("LOAD openduck")
-    con.execute(f"ATTACH '{server.url()}' AS cloud")
-    con.execute("CREATE OR REPLACE TABLE cloud.installed AS SELECT 42 AS answer")
-    assert rows(con, "SELECT answer FROM cloud.installed") == [(42,)]
-    assert rows(con, "SELECT installed, loaded FROM duckdb_extensions() WHERE extension_name = 'openduck'") == [(True, True)]
-    con.close()
+    try:
+        con.execute(f"INSTALL openduck FROM '{where}'")
+        con.execute("LOAD openduck")
+        con.execute(f"ATTACH '{server.url()}' AS cloud")
+        con.execute("CREATE OR REPLACE TABLE cloud.installed AS SELECT 42 AS answer")
+        assert rows(con, "SELECT answer FROM cloud.installed") == [(42,)]
+        installed = "SELECT installed, loaded FROM duckdb_extensions() WHERE extension_name = 'openduck'"
+        assert rows(con, installed) == [(True, True)]
+    finally:
+        con.close()
+        if http:
+            http.shutdown()
 
 
 def test_a_rust_duckdb_crate_program_loads_the_extension_and_queries(server, extension_path, con):

@@ -1,6 +1,8 @@
 """OpenDuck for Python: `openduck.connect("mydb")` returns a stock DuckDB
 connection with the openduck extension loaded and the remote database
 attached (as `cloud` by default), so local and remote tables mix in one query.
+Local tables live in an in-memory database called `local` (the default
+catalog, `USE local`), so `local.products JOIN cloud.sales` works as written.
 
 - extension: `extension_path=`, else $OPENDUCK_EXTENSION_PATH, else the build
   tree (`$CARGO_TARGET_DIR` or /var/cache/openduck/target, then `target/`
@@ -59,10 +61,16 @@ def connect(
     snapshot: Optional[int] = None,
     extension_path: Optional[str] = None,
     config: Optional[dict] = None,
+    local: Optional[str] = "local",
 ) -> "duckdb.DuckDBPyConnection":
-    """An in-memory DuckDB connection with `database` attached as `alias`."""
+    """An in-memory DuckDB connection with `database` attached as `alias`
+    and, unless `local` is None, an in-memory database of that name as the
+    default catalog for local tables."""
     cfg = {"allow_unsigned_extensions": "true", **(config or {})}
     con = duckdb.connect(config=cfg)
+    if local:
+        con.execute(f'ATTACH \':memory:\' AS "{local}"')
+        con.execute(f'USE "{local}"')
     con.execute(f"LOAD {_quote(find_extension(extension_path))}")
     endpoint = endpoint or os.environ.get("OPENDUCK_ENDPOINT") or "http://localhost:7878"
     token = token if token is not None else os.environ.get("OPENDUCK_TOKEN")
