@@ -1,6 +1,7 @@
 """Baseline for `scripts/bench query`: serve an Arrow file from memory with a
 pyarrow Flight server on loopback and time DoGet of the whole table from a
-client in the same process (median of 3). Prints seconds."""
+client in the same process (one warm-up, then the median of REPEAT, default
+1). Prints seconds."""
 import statistics
 import sys
 import threading
@@ -26,12 +27,14 @@ def main():
     server = Server(table)
     threading.Thread(target=server.serve, daemon=True).start()
     client = flight.connect(f"grpc://127.0.0.1:{server.port}")
+    repeat = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     times = []
-    for _ in range(3):
+    for i in range(repeat + 1):
         t0 = time.perf_counter()
         reader = client.do_get(flight.Ticket(b"t"))
         rows = sum(chunk.data.num_rows for chunk in reader)
-        times.append(time.perf_counter() - t0)
+        if i > 0:  # the first one warms up
+            times.append(time.perf_counter() - t0)
         assert rows == table.num_rows
     server.shutdown()
     print(statistics.median(times))

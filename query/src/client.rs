@@ -61,6 +61,10 @@ impl From<Status> for ClientError {
 
 pub type ClientResult<T> = Result<T, ClientError>;
 
+/// HTTP/2 flow-control windows (both ends use these).
+pub const HTTP2_STREAM_WINDOW: u32 = 16 << 20;
+pub const HTTP2_CONNECTION_WINDOW: u32 = 32 << 20;
+
 /// Largest Arrow IPC payload per ingest message.
 pub const INGEST_CHUNK_BYTES: usize = 4 << 20;
 
@@ -138,6 +142,9 @@ impl Client {
         let channel = ep
             .connect_timeout(std::time::Duration::from_secs(10))
             .tcp_nodelay(true)
+            // Results arrive in MiB-sized messages: HTTP/2 windows large enough not to stall them.
+            .initial_stream_window_size(Some(HTTP2_STREAM_WINDOW))
+            .initial_connection_window_size(Some(HTTP2_CONNECTION_WINDOW))
             .connect()
             .await
             .map_err(|e| ClientError::Unreachable { endpoint: endpoint.to_string(), reason: source_chain(&e) })?;

@@ -28,18 +28,23 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{QueryError, QueryResult};
 use crate::ingest::{self, Ingest, Spool};
+use crate::ipc;
 use crate::sandbox::{self, WorkerLimits};
 use crate::snapshots_fn::{self, SnapshotSource};
 use crate::storage::Storage;
 
 /// Batches the producer may run ahead of the consumer.
 const CHANNEL_BATCHES: usize = 4;
-/// Rows per batch sent to the client (DuckDB produces 2048-row chunks).
-const COALESCE_ROWS: usize = 64 * 1024;
+/// Bytes of encoded batches per message to the client (DuckDB produces
+/// 2048-row chunks; each is IPC-encoded as it comes, without copying them
+/// into bigger batches first).
+const CHUNK_BYTES: usize = 1 << 20;
 /// Unfetched results are dropped (and their queries stopped) after this.
 const HANDLE_TTL: Duration = Duration::from_secs(60);
 
-pub type BatchStream = mpsc::Receiver<QueryResult<RecordBatch>>;
+/// A result as one Arrow IPC stream (schema, batches, end marker), cut into
+/// chunks of about CHUNK_BYTES.
+pub type ChunkStream = mpsc::Receiver<QueryResult<Vec<u8>>>;
 
 /// One statement to run.
 pub struct Request {
@@ -63,7 +68,7 @@ pub struct Executed {
 
 struct Pending {
     schema: SchemaRef,
-    rows: BatchStream,
+    rows: ChunkStream,
     created: Instant,
 }
 
@@ -266,14 +271,14 @@ impl Engine {
         let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![rows]))])
             .map_err(|e| QueryError::Internal(e.to_string()))?;
         let (tx, rx) = mpsc::channel(1);
-        let _ = tx.try_send(Ok(batch));
+        let _ = tx.try_send(ipc::encode_all(&schema, &[batch]));
         let handle = self.new_handle();
         lock(&self.results).insert(handle.clone(), Pending { schema: schema.clone(), rows: rx, created: Instant::now() });
         Ok(Executed { handle, schema, snapshot_id, is_write: true, rows_affected: rows })
     }
 
     /// The schema and rows of an executed statement (once).
-    pub fn fetch(&self, handle: &str) -> QueryResult<(SchemaRef, BatchStream)> {
+    pub fn fetch(&self, handle: &str) -> QueryResult<(SchemaRef, ChunkStream)> {
         lock(&self.results).remove(handle).map(|p| (p.schema, p.rows)).ok_or_else(|| QueryError::UnknownHandle(handle.to_string()))
     }
 
@@ -282,17 +287,44 @@ impl Engine {
     }
 }
 
-/// Send the pending batches as one; false if the client went away.
-fn send_coalesced(tx: &mpsc::Sender<QueryResult<RecordBatch>>, pending: &mut Vec<RecordBatch>) -> bool {
-    let Some(first) = pending.first() else { return true };
-    let item = arrow::compute::concat_batches(&first.schema(), pending.iter()).map_err(|e| QueryError::Internal(format!("coalescing batches: {e}")));
-    pending.clear();
-    tx.blocking_send(item).is_ok()
+/// Batches with fewer rows than this are merged before they are encoded.
+const SPARSE_ROWS: usize = 1024;
+
+/// Sparse batches waiting to be merged into one.
+#[derive(Default)]
+struct SparseBatches {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+}
+
+impl SparseBatches {
+    /// Encode `batch`, merged with earlier sparse ones where it is sparse
+    /// itself (`now`: do not wait for more).
+    fn push(&mut self, batch: RecordBatch, now: bool, encoder: &mut ipc::ChunkEncoder) -> QueryResult<()> {
+        if batch.num_rows() >= SPARSE_ROWS {
+            self.flush(encoder)?;
+            return encoder.append(&batch);
+        }
+        self.rows += batch.num_rows();
+        self.batches.push(batch);
+        if self.rows >= 2 * SPARSE_ROWS || now {
+            self.flush(encoder)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, encoder: &mut ipc::ChunkEncoder) -> QueryResult<()> {
+        let Some(first) = self.batches.first() else { return Ok(()) };
+        let merged = arrow::compute::concat_batches(&first.schema(), &self.batches).map_err(|e| QueryError::Internal(format!("merging batches: {e}")))?;
+        self.batches.clear();
+        self.rows = 0;
+        encoder.append(&merged)
+    }
 }
 
 /// Run a read on `conn` (a blocking thread): report its schema (or that it
-/// is a write) on `started`, then stream its rows into `tx`.
-fn stream_rows(conn: &Connection, sql: &str, started: oneshot::Sender<QueryResult<ReadOutcome>>, tx: mpsc::Sender<QueryResult<RecordBatch>>) {
+/// is a write) on `started`, then stream its rows into `tx` as IPC chunks.
+fn stream_rows(conn: &Connection, sql: &str, started: oneshot::Sender<QueryResult<ReadOutcome>>, tx: mpsc::Sender<QueryResult<Vec<u8>>>) {
     let mut stmt = match conn.prepare(sql) {
         Ok(s) => s,
         Err(e) => return drop(started.send(Err(QueryError::from_duckdb(e)))),
@@ -302,28 +334,34 @@ fn stream_rows(conn: &Connection, sql: &str, started: oneshot::Sender<QueryResul
         Err(e) if sandbox::is_read_only_refusal(&e) => return drop(started.send(Ok(ReadOutcome::IsWrite))),
         Err(e) => return drop(started.send(Err(QueryError::from_duckdb(e)))),
     };
-    if started.send(Ok(ReadOutcome::Streaming(stream.get_schema()))).is_err() {
+    let schema = stream.get_schema();
+    let mut encoder = match ipc::ChunkEncoder::new(&schema) {
+        Ok(e) => e,
+        Err(e) => return drop(started.send(Err(e))),
+    };
+    if started.send(Ok(ReadOutcome::Streaming(schema))).is_err() {
         return;
     }
-    // DuckDB yields small chunks (2048 rows); ship fewer, larger batches,
-    // but never hold back the first one.
-    let mut pending: Vec<RecordBatch> = Vec::new();
-    let mut rows = 0;
+    // Many encoded batches per message, but never hold back the first one.
+    // Full DuckDB chunks are encoded as they are (no copy); sparse ones (e.g.
+    // after a selective filter) are merged first, so per-batch framing stays
+    // small next to the data.
+    let mut sparse = SparseBatches::default();
     let mut sent_first = false;
     for batch in stream {
-        let batch = match batch {
-            Ok(b) => b,
-            Err(e) => return drop(tx.blocking_send(Err(QueryError::from_duckdb(e)))),
-        };
-        rows += batch.num_rows();
-        pending.push(batch);
-        if rows >= COALESCE_ROWS || !sent_first {
+        let appended = batch.map_err(QueryError::from_duckdb).and_then(|b| sparse.push(b, !sent_first, &mut encoder));
+        if let Err(e) = appended {
+            return drop(tx.blocking_send(Err(e)));
+        }
+        if encoder.buffered() >= CHUNK_BYTES || (!sent_first && encoder.buffered() > 0) {
             sent_first = true;
-            if !send_coalesced(&tx, &mut pending) {
+            if tx.blocking_send(Ok(encoder.flush())).is_err() {
                 return; // client gone: dropping the stream stops DuckDB
             }
-            rows = 0;
         }
     }
-    send_coalesced(&tx, &mut pending);
+    if let Err(e) = sparse.flush(&mut encoder) {
+        return drop(tx.blocking_send(Err(e)));
+    }
+    let _ = tx.blocking_send(encoder.finish());
 }

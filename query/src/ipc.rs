@@ -36,8 +36,11 @@ impl ChunkEncoder {
         Ok(ChunkEncoder { writer: StreamWriter::try_new(Vec::new(), schema).map_err(ipc_err)? })
     }
 
+    /// The bytes written since the last take. The next buffer starts with
+    /// room for as many bytes (batches are alike): no regrowing and copying.
     fn take(&mut self) -> Vec<u8> {
-        std::mem::take(self.writer.get_mut())
+        let room = self.writer.get_ref().len();
+        std::mem::replace(self.writer.get_mut(), Vec::with_capacity(room))
     }
 
     /// Bytes written so far (the schema, before any batch).
@@ -46,8 +49,23 @@ impl ChunkEncoder {
     }
 
     pub fn batch(&mut self, batch: &RecordBatch) -> QueryResult<Vec<u8>> {
-        self.writer.write(batch).map_err(ipc_err)?;
+        self.append(batch)?;
         Ok(self.take())
+    }
+
+    /// Encode a batch behind the bytes not yet taken (see `buffered`).
+    pub fn append(&mut self, batch: &RecordBatch) -> QueryResult<()> {
+        self.writer.write(batch).map_err(ipc_err)
+    }
+
+    /// Bytes encoded and not yet taken.
+    pub fn buffered(&self) -> usize {
+        self.writer.get_ref().len()
+    }
+
+    /// Take the bytes encoded so far.
+    pub fn flush(&mut self) -> Vec<u8> {
+        self.take()
     }
 
     pub fn finish(mut self) -> QueryResult<Vec<u8>> {

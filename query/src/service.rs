@@ -80,25 +80,13 @@ impl Execution for ExecutionService {
     type FetchStream = FetchStream;
 
     async fn fetch(&self, request: Request<FetchRequest>) -> Result<Response<FetchStream>, Status> {
-        let (schema, rows) = self.engine.fetch(&request.into_inner().handle).map_err(|e| e.status())?;
-        let mut enc = ipc::ChunkEncoder::new(&schema).map_err(|e| e.status())?;
-        let header = enc.header();
-        let state = (Some(enc), rows, Some(header));
-        let out = futures::stream::unfold(state, |(mut enc, mut rows, mut header)| async move {
-            if let Some(h) = header.take() {
-                return Some((Ok(FetchResponse { arrow_ipc: h }), (enc, rows, None)));
-            }
-            let e = enc.as_mut()?;
-            match rows.recv().await {
-                Some(Ok(batch)) => {
-                    let item = e.batch(&batch).map(|b| FetchResponse { arrow_ipc: b }).map_err(|e| e.status());
-                    Some((item, (enc, rows, None)))
-                }
-                Some(Err(err)) => Some((Err(err.status()), (None, rows, None))),
-                None => {
-                    let tail = enc.take()?.finish().map(|b| FetchResponse { arrow_ipc: b }).map_err(|e| e.status());
-                    Some((tail, (None, rows, None)))
-                }
+        let (_, chunks) = self.engine.fetch(&request.into_inner().handle).map_err(|e| e.status())?;
+        // The engine hands over the result already encoded as IPC chunks.
+        let out = futures::stream::unfold(Some(chunks), |chunks| async move {
+            let mut chunks = chunks?;
+            match chunks.recv().await? {
+                Ok(arrow_ipc) => Some((Ok(FetchResponse { arrow_ipc }), Some(chunks))),
+                Err(e) => Some((Err(e.status()), None)),
             }
         });
         Ok(Response::new(Box::pin(out)))
@@ -120,6 +108,8 @@ pub async fn serve(
     *routes.axum_router_mut() = router;
     tonic::transport::Server::builder()
         .accept_http1(true)
+        .initial_stream_window_size(Some(crate::client::HTTP2_STREAM_WINDOW))
+        .initial_connection_window_size(Some(crate::client::HTTP2_CONNECTION_WINDOW))
         .add_routes(routes)
         // No Nagle: small responses (SELECT 1) must not wait for delayed ACKs.
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
