@@ -268,6 +268,26 @@ impl Catalog {
         Ok(s)
     }
 
+    /// The id of the newest snapshot of `db`, if any (one query when there is one).
+    pub async fn latest_snapshot_id(&self, db: &str) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT MAX(id) FROM snapshots WHERE db = $1").bind(db).fetch_one(&self.pool).await?;
+        let id = row.try_get::<Option<i64>, _>(0)?;
+        if id.is_none() {
+            self.require_database(db).await?;
+        }
+        Ok(id)
+    }
+
+    /// Fails with `UnknownSnapshot` (or `UnknownDatabase`) unless snapshot `id` of `db` exists.
+    pub async fn require_snapshot(&self, db: &str, id: i64) -> Result<()> {
+        let row = sqlx::query("SELECT id FROM snapshots WHERE db = $1 AND id = $2").bind(db).bind(id).fetch_optional(&self.pool).await?;
+        if row.is_none() {
+            self.require_database(db).await?;
+            return Err(LayerdError::UnknownSnapshot { db: db.to_string(), snapshot: id });
+        }
+        Ok(())
+    }
+
     /// The newest snapshot of `db`, if any.
     pub async fn latest_snapshot(&self, db: &str) -> Result<Option<SnapshotInfo>> {
         self.require_database(db).await?;

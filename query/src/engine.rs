@@ -177,34 +177,29 @@ impl Engine {
     /// Run one statement; its rows wait behind the returned handle.
     pub async fn execute(&self, req: Request) -> QueryResult<Executed> {
         self.expire();
-        self.storage.require_database(&req.db).await?;
         if req.snapshot.is_some() && req.expected_snapshot.is_some() {
             return Err(QueryError::Invalid("a request names either the snapshot to read or the snapshot a write expects, not both".into()));
         }
-        if req.ingest.is_none() {
-            match req.snapshot {
-                Some(id) => {
-                    let id = self.storage.resolve(&req.db, Some(id)).await?;
-                    return match self.read(&req.db, id, &req.sql).await? {
-                        Some(ex) => Ok(ex),
-                        None => Err(QueryError::WriteToSnapshot(id)),
-                    };
-                }
-                None => {
-                    let id = match self.storage.resolve(&req.db, None).await {
-                        Ok(id) => id,
-                        Err(QueryError::EmptyDatabase(_)) => self.initialize(&req.db).await?,
-                        Err(e) => return Err(e),
-                    };
-                    if let Some(ex) = self.read(&req.db, id, &req.sql).await? {
-                        return Ok(ex);
-                    }
-                }
+        if let Some(id) = req.snapshot {
+            let id = self.storage.resolve(&req.db, Some(id)).await?;
+            if req.ingest.is_some() {
+                return Err(QueryError::WriteToSnapshot(id));
             }
-        } else if let Some(id) = req.snapshot {
-            return Err(QueryError::WriteToSnapshot(id));
+            return match self.read(&req.db, id, &req.sql).await? {
+                Some(ex) => Ok(ex),
+                None => Err(QueryError::WriteToSnapshot(id)),
+            };
         }
-
+        let latest = match self.storage.resolve(&req.db, None).await {
+            Ok(id) => id,
+            Err(QueryError::EmptyDatabase(_)) => self.initialize(&req.db).await?,
+            Err(e) => return Err(e),
+        };
+        if req.ingest.is_none() {
+            if let Some(ex) = self.read(&req.db, latest, &req.sql).await? {
+                return Ok(ex);
+            }
+        }
         self.write(req).await
     }
 

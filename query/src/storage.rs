@@ -34,16 +34,13 @@ impl Storage {
         self.mountpoint.join(db).join("head.duckdb")
     }
 
-    pub async fn require_database(&self, db: &str) -> QueryResult<()> {
-        layerd::config::validate_db_name(db)?;
-        Ok(self.od.catalog().require_database(db).await?)
-    }
-
-    /// The snapshot a read runs on.
+    /// The snapshot a read runs on (one metadata query in the common case);
+    /// unknown databases and snapshots are errors that say so.
     pub async fn resolve(&self, db: &str, snapshot: Option<i64>) -> QueryResult<i64> {
+        layerd::config::validate_db_name(db)?;
         match snapshot {
-            Some(id) => Ok(self.od.catalog().snapshot(db, id).await?.id),
-            None => self.od.catalog().latest_snapshot(db).await?.map(|s| s.id).ok_or_else(|| QueryError::EmptyDatabase(db.to_string())),
+            Some(id) => self.od.catalog().require_snapshot(db, id).await.map(|()| id).map_err(QueryError::from),
+            None => self.od.catalog().latest_snapshot_id(db).await?.ok_or_else(|| QueryError::EmptyDatabase(db.to_string())),
         }
     }
 
@@ -54,6 +51,6 @@ impl Storage {
                 h.settle().await;
             }
         }
-        Ok(self.od.catalog().latest_snapshot(db).await?.map(|s| s.id))
+        Ok(self.od.catalog().latest_snapshot_id(db).await?)
     }
 }
