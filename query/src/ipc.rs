@@ -74,14 +74,6 @@ impl ChunkEncoder {
     }
 }
 
-/// Decode a complete IPC stream.
-pub fn decode_all(bytes: &[u8]) -> QueryResult<(SchemaRef, Vec<RecordBatch>)> {
-    let reader = StreamReader::try_new(bytes, None).map_err(ipc_err)?;
-    let schema = reader.schema();
-    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(ipc_err)?;
-    Ok((schema, batches))
-}
-
 /// Encode batches as one complete IPC stream.
 pub fn encode_all(schema: &SchemaRef, batches: &[RecordBatch]) -> QueryResult<Vec<u8>> {
     let mut enc = ChunkEncoder::new(schema)?;
@@ -102,6 +94,13 @@ mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field};
+
+    fn decode_all(bytes: &[u8]) -> QueryResult<(SchemaRef, Vec<RecordBatch>)> {
+        let reader = StreamReader::try_new(bytes, None).map_err(ipc_err)?;
+        let schema = reader.schema();
+        let batches = reader.collect::<Result<Vec<_>, _>>().map_err(ipc_err)?;
+        Ok((schema, batches))
+    }
 
     #[test]
     fn chunks_concatenate_to_one_stream() {
