@@ -123,6 +123,13 @@ def test_unknown_database_is_a_clear_error(con, server):
     assert "unknown database 'nosuchdb'" in str(err.value), str(err.value)
 
 
+def test_unknown_snapshot_is_a_clear_error(con, server):
+    with pytest.raises(duckdb.Error) as err:
+        attach(con, server, snapshot=987654)
+    message = str(err.value)
+    assert "unknown snapshot 987654" in message and "openduck snapshots mydb" in message, message
+
+
 @pytest.mark.parametrize(
     "url, needle",
     [
