@@ -6,7 +6,6 @@ native run in the same process run.
 Usage: python scripts/bench_mount.py  (scripts/bench mount does the set-up)
 Env: BENCH_ROWS (default 45_000_000, ~1.1 GB), BENCH_DIR, OPENDUCK_BIN, BENCH_REPEAT (3).
 """
-import json
 import os
 import shutil
 import signal

@@ -133,6 +133,18 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture
+def live(od, tmp_path, monkeypatch, extension_path):
+    """`openduck serve` with database `mydb`, its token, endpoint and the extension in the environment
+    (OPENDUCK_TOKEN, OPENDUCK_ENDPOINT, OPENDUCK_EXTENSION_PATH), as the seed's examples expect."""
+    s = Serve(od, tmp_path, "--db", "mydb").wait_healthy()
+    monkeypatch.setenv("OPENDUCK_TOKEN", TOKEN)
+    monkeypatch.setenv("OPENDUCK_ENDPOINT", s.endpoint)
+    monkeypatch.setenv("OPENDUCK_EXTENSION_PATH", extension_path)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
 def con(extension_path):
     """A stock DuckDB connection (the PyPI wheel) with the extension loaded."""
     c = duckdb.connect(config={"allow_unsigned_extensions": "true"})

@@ -2,22 +2,9 @@
 `openduck serve`: the seed's `openduck.connect("mydb")` example as written,
 with the token and endpoint taken from the environment."""
 import importlib
-import os
 from pathlib import Path
 
 import pytest
-
-from conftest import TOKEN, Serve
-
-
-@pytest.fixture
-def live(od, tmp_path, monkeypatch, extension_path):
-    s = Serve(od, tmp_path, "--db", "mydb").wait_healthy()
-    monkeypatch.setenv("OPENDUCK_TOKEN", TOKEN)
-    monkeypatch.setenv("OPENDUCK_ENDPOINT", f"http://{s.addr}")
-    monkeypatch.setenv("OPENDUCK_EXTENSION_PATH", extension_path)
-    yield s
-    s.stop()
 
 
 def test_connect_finds_extension_token_and_endpoint(live):

@@ -7,9 +7,8 @@ import sys
 import textwrap
 
 import duckdb
-import pytest
 
-from conftest import TOKEN, Serve
+from conftest import TOKEN
 
 # The seed's data shapes: its two hybrid examples use products(product_id, name) with sales(total_sales)
 # and products(id, category) with sales(amount).
@@ -37,16 +36,6 @@ ON p.id = s.product_id
 GROUP BY p.category
 ORDER BY revenue DESC
 """
-
-
-@pytest.fixture
-def live(od, tmp_path, monkeypatch, extension_path):
-    s = Serve(od, tmp_path, "--db", "mydb").wait_healthy()
-    monkeypatch.setenv("OPENDUCK_TOKEN", TOKEN)
-    monkeypatch.setenv("OPENDUCK_ENDPOINT", s.endpoint)
-    monkeypatch.setenv("OPENDUCK_EXTENSION_PATH", extension_path)
-    yield s
-    s.stop()
 
 
 def reference():

@@ -33,7 +33,7 @@ pub fn execute(client: &Client, stmt: &Statement, table: &str, input: impl Recor
 fn send_batches(tx: &mpsc::Sender<Vec<u8>>, input: impl RecordBatchReader) -> ExtensionResult<()> {
     let arrow = |e: query::QueryError| ExtensionError::Internal(format!("encoding rows: {e}"));
     let mut encoder = ChunkEncoder::new(&input.schema()).map_err(arrow)?;
-    if !send(tx, encoder.header()) {
+    if !send(tx, encoder.take()) {
         return Ok(());
     }
     for batch in input {

@@ -67,7 +67,6 @@ pub struct Executed {
 }
 
 struct Pending {
-    schema: SchemaRef,
     rows: ChunkStream,
     created: Instant,
 }
@@ -229,7 +228,7 @@ impl Engine {
             ReadOutcome::IsWrite => Ok(None),
             ReadOutcome::Streaming(schema) => {
                 let handle = self.new_handle();
-                lock(&self.results).insert(handle.clone(), Pending { schema: schema.clone(), rows: rx, created: Instant::now() });
+                lock(&self.results).insert(handle.clone(), Pending { rows: rx, created: Instant::now() });
                 Ok(Some(Executed { handle, schema, snapshot_id: id, is_write: false, rows_affected: 0 }))
             }
         }
@@ -268,13 +267,13 @@ impl Engine {
         let (tx, rx) = mpsc::channel(1);
         let _ = tx.try_send(ipc::encode_all(&schema, &[batch]));
         let handle = self.new_handle();
-        lock(&self.results).insert(handle.clone(), Pending { schema: schema.clone(), rows: rx, created: Instant::now() });
+        lock(&self.results).insert(handle.clone(), Pending { rows: rx, created: Instant::now() });
         Ok(Executed { handle, schema, snapshot_id, is_write: true, rows_affected: rows })
     }
 
-    /// The schema and rows of an executed statement (once).
-    pub fn fetch(&self, handle: &str) -> QueryResult<(SchemaRef, ChunkStream)> {
-        lock(&self.results).remove(handle).map(|p| (p.schema, p.rows)).ok_or_else(|| QueryError::UnknownHandle(handle.to_string()))
+    /// The rows of an executed statement, encoded (once).
+    pub fn fetch(&self, handle: &str) -> QueryResult<ChunkStream> {
+        lock(&self.results).remove(handle).map(|p| p.rows).ok_or_else(|| QueryError::UnknownHandle(handle.to_string()))
     }
 
     fn expire(&self) {
@@ -350,7 +349,7 @@ fn stream_rows(conn: &Connection, sql: &str, started: oneshot::Sender<QueryResul
         }
         if encoder.buffered() >= CHUNK_BYTES || (!sent_first && encoder.buffered() > 0) {
             sent_first = true;
-            if tx.blocking_send(Ok(encoder.flush())).is_err() {
+            if tx.blocking_send(Ok(encoder.take())).is_err() {
                 return; // client gone: dropping the stream stops DuckDB
             }
         }

@@ -36,16 +36,12 @@ impl ChunkEncoder {
         Ok(ChunkEncoder { writer: StreamWriter::try_new(Vec::new(), schema).map_err(ipc_err)? })
     }
 
-    /// The bytes written since the last take. The next buffer starts with
-    /// room for as many bytes (batches are alike): no regrowing and copying.
-    fn take(&mut self) -> Vec<u8> {
+    /// The bytes encoded since the last take (right after `new`: the schema).
+    /// The next buffer starts with room for as many bytes (batches are
+    /// alike): no regrowing and copying.
+    pub fn take(&mut self) -> Vec<u8> {
         let room = self.writer.get_ref().len();
         std::mem::replace(self.writer.get_mut(), Vec::with_capacity(room))
-    }
-
-    /// Bytes written so far (the schema, before any batch).
-    pub fn header(&mut self) -> Vec<u8> {
-        self.take()
     }
 
     pub fn batch(&mut self, batch: &RecordBatch) -> QueryResult<Vec<u8>> {
@@ -63,11 +59,6 @@ impl ChunkEncoder {
         self.writer.get_ref().len()
     }
 
-    /// Take the bytes encoded so far.
-    pub fn flush(&mut self) -> Vec<u8> {
-        self.take()
-    }
-
     pub fn finish(mut self) -> QueryResult<Vec<u8>> {
         self.writer.finish().map_err(ipc_err)?;
         Ok(self.take())
@@ -77,7 +68,7 @@ impl ChunkEncoder {
 /// Encode batches as one complete IPC stream.
 pub fn encode_all(schema: &SchemaRef, batches: &[RecordBatch]) -> QueryResult<Vec<u8>> {
     let mut enc = ChunkEncoder::new(schema)?;
-    let mut out = enc.header();
+    let mut out = enc.take();
     for b in batches {
         out.extend(enc.batch(b)?);
     }
@@ -111,7 +102,7 @@ mod tests {
         )
         .unwrap();
         let mut enc = ChunkEncoder::new(&schema).unwrap();
-        let mut all = enc.header();
+        let mut all = enc.take();
         all.extend(enc.batch(&b).unwrap());
         all.extend(enc.batch(&b).unwrap());
         all.extend(enc.finish().unwrap());

@@ -80,7 +80,7 @@ impl Execution for ExecutionService {
     type FetchStream = FetchStream;
 
     async fn fetch(&self, request: Request<FetchRequest>) -> Result<Response<FetchStream>, Status> {
-        let (_, chunks) = self.engine.fetch(&request.into_inner().handle).map_err(|e| e.status())?;
+        let chunks = self.engine.fetch(&request.into_inner().handle).map_err(|e| e.status())?;
         // The engine hands over the result already encoded as IPC chunks.
         let out = futures::stream::unfold(Some(chunks), |chunks| async move {
             let mut chunks = chunks?;

@@ -2,6 +2,7 @@
 
 #include "duckdb/planner/expression/bound_conjunction_expression.hpp"
 #include "duckdb/planner/expression/bound_reference_expression.hpp"
+#include "duckdb/planner/expression_iterator.hpp"
 #include "duckdb/planner/filter/expression_filter.hpp"
 #include "duckdb/planner/table_filter_set.hpp"
 
@@ -26,7 +27,20 @@ unique_ptr<FunctionData> OpenDuckScan::Bind(OpenDuckTableEntry &table) {
 	return std::move(result);
 }
 
-string OpenDuckScan::RemoteSql(const OpenDuckScanBindData &bind, const vector<column_t> &column_ids) {
+//! " FROM "schema"."table" [WHERE <filters>]" of a scan's remote SQL.
+static string FromWhere(const OpenDuckScanBindData &bind, const vector<string> &run_time_filters) {
+	auto sql = " FROM " + OpenDuckSql::Table(bind.remote_schema, bind.remote_table);
+	idx_t count = 0;
+	for (auto filters : {&bind.filters, &run_time_filters}) {
+		for (auto &filter : *filters) {
+			sql += (count++ == 0 ? " WHERE " : " AND ") + filter;
+		}
+	}
+	return sql;
+}
+
+string OpenDuckScan::RemoteSql(const OpenDuckScanBindData &bind, const vector<column_t> &column_ids,
+                               const vector<string> &run_time_filters) {
 	string select;
 	for (auto column_id : column_ids) {
 		if (column_id == COLUMN_IDENTIFIER_ROW_ID) {
@@ -46,11 +60,7 @@ string OpenDuckScan::RemoteSql(const OpenDuckScanBindData &bind, const vector<co
 		// Only the row count matters (e.g. count(*)): send the cheapest column there is.
 		select = "NULL::BOOLEAN AS __openduck_row";
 	}
-	auto sql = "SELECT " + select + " FROM " + OpenDuckSql::Table(bind.remote_schema, bind.remote_table);
-	for (idx_t i = 0; i < bind.filters.size(); i++) {
-		sql += (i == 0 ? " WHERE " : " AND ") + bind.filters[i];
-	}
-	return sql;
+	return "SELECT " + select + FromWhere(bind, run_time_filters);
 }
 
 //! Hand DuckDB's filters on this scan to the server where their meaning is certain to be the same.
@@ -90,8 +100,15 @@ static unique_ptr<Expression> RunTimeFilters(const OpenDuckScanBindData &bind, c
 			}
 		}
 	}
-	if (!input.filters->GetMultiColumnFilters().empty()) {
-		throw NotImplementedException("OpenDuck: multi-column scan filters are not supported");
+	for (auto &filter : input.filters->GetMultiColumnFilters()) {
+		// its #i stands for scan column column_indexes[i]: the same position in the output
+		auto &multi = filter->Cast<ExpressionFilter>();
+		auto expr = multi.expr->Copy();
+		ExpressionIterator::VisitExpressionMutable<BoundReferenceExpression>(
+		    expr, [&](BoundReferenceExpression &ref, unique_ptr<Expression> &) {
+			    ref.IndexMutable() = multi.column_indexes[ref.Index()].GetIndex();
+		    });
+		local.push_back(std::move(expr));
 	}
 	if (local.empty()) {
 		return nullptr;
@@ -110,11 +127,7 @@ static unique_ptr<GlobalTableFunctionState> InitGlobal(ClientContext &context, T
 	auto &bind = input.bind_data->Cast<OpenDuckScanBindData>();
 	vector<string> run_time_remote;
 	auto local_filter = RunTimeFilters(bind, input, run_time_remote);
-	auto with_filters = bind;
-	for (auto &sql : run_time_remote) {
-		with_filters.filters.push_back(sql);
-	}
-	auto sql = OpenDuckScan::RemoteSql(with_filters, input.column_ids);
+	auto sql = OpenDuckScan::RemoteSql(bind, input.column_ids, run_time_remote);
 	openduck_result result {0, 0, 0};
 	auto stream = bind.catalog.GetClient().Query(sql, bind.catalog.ReadSnapshot(context), result);
 	vector<idx_t> remote_column;
@@ -144,13 +157,12 @@ static InsertionOrderPreservingMap<string> ToString(TableFunctionToStringInput &
 	auto &bind = input.bind_data->Cast<OpenDuckScanBindData>();
 	result["Table"] = bind.catalog.GetClient().Database() + "." + bind.remote_schema + "." + bind.remote_table;
 	result["Runs On"] = "OpenDuck server " + bind.catalog.GetClient().Endpoint();
-	// The projected columns are only known when the scan starts; DuckDB prints them below as "Projections".
-	auto sql = "SELECT <Projections> FROM " + OpenDuckSql::Table(bind.remote_schema, bind.remote_table);
 	if (!bind.filters.empty()) {
 		result["Remote Filters"] = StringUtil::Join(bind.filters, " AND ");
-		sql += " WHERE " + result["Remote Filters"];
 	}
-	result["Remote SQL"] = sql;
+	// The projected columns (and run-time filters) are only known when the scan starts; DuckDB prints the
+	// columns below as "Projections".
+	result["Remote SQL"] = "SELECT <Projections>" + FromWhere(bind, {});
 	return result;
 }
 

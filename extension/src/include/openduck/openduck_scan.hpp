@@ -45,8 +45,9 @@ class OpenDuckScan {
 public:
 	static TableFunction Function();
 	static unique_ptr<FunctionData> Bind(OpenDuckTableEntry &table);
-	//! The SQL the server runs for a scan of `column_ids`.
-	static string RemoteSql(const OpenDuckScanBindData &bind, const vector<column_t> &column_ids);
+	//! The SQL the server runs for a scan of `column_ids`, with `run_time_filters` ANDed to the plan's.
+	static string RemoteSql(const OpenDuckScanBindData &bind, const vector<column_t> &column_ids,
+	                        const vector<string> &run_time_filters);
 };
 
 } // namespace duckdb
