@@ -60,6 +60,7 @@ od_pip_install() {
         (
             flock 9   # another script may be filling the same venv
             if ! "$venv/bin/python" -c '' 2>/dev/null; then
+                od_apt_install python3-venv
                 od_log "creating venv $venv"
                 rm -rf "$venv"
                 python3 -m venv "$venv"
