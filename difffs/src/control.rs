@@ -3,10 +3,11 @@
 //! through it. Protocol: one JSON request line, one JSON response line.
 //!
 //! `{"op":"seal","db":"mydb"}` → `{"ok":true,"snapshot":{…},"pending_wal_bytes":N}`:
-//! every completed checkpoint of an attached writer is already a snapshot, so
-//! a seal waits for the one in flight and reports the newest. Commits still
-//! only in DuckDB's WAL are reported, not sealed: they are not in the database
-//! file until the writer checkpoints.
+//! every completed checkpoint of an attached writer is already a snapshot.
+//! When the writer runs in this process (`openduck serve`), a seal first has
+//! it checkpoint (so commits still in DuckDB's WAL are sealed too); then it
+//! waits for the seal in flight and reports the newest snapshot. With an
+//! outside writer, commits still only in its WAL are reported, not sealed.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,7 +48,7 @@ async fn handle(fs: &DiffFs, line: &str) -> serde_json::Value {
             let head = fs.open_heads().into_iter().find(|h| h.head.db() == db);
             match head {
                 None => Err(format!("the daemon does not hold the head of '{db}'")),
-                Some(h) => match h.latest_checkpoint(fs.layerd()).await {
+                Some(h) => match checkpoint(fs, db).await.and(h.latest_checkpoint(fs.layerd()).await.map_err(|e| e.to_string())) {
                     Ok(s) => {
                         let wal = std::fs::metadata(fs.side_file(db, "head.duckdb.wal")).map(|m| m.len()).unwrap_or(0);
                         Ok(serde_json::json!({
@@ -56,7 +57,7 @@ async fn handle(fs: &DiffFs, line: &str) -> serde_json::Value {
                             "pending_wal_bytes": wal,
                         }))
                     }
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => Err(e),
                 },
             }
         }
@@ -65,6 +66,14 @@ async fn handle(fs: &DiffFs, line: &str) -> serde_json::Value {
     match result {
         Ok(v) => serde_json::json!({ "ok": true, "result": v }),
         Err(e) => serde_json::json!({ "ok": false, "error": e }),
+    }
+}
+
+/// Checkpoint `db`'s writer if it runs in this process.
+async fn checkpoint(fs: &DiffFs, db: &str) -> Result<(), String> {
+    match fs.checkpoint_hook() {
+        Some(hook) => hook(db.to_string()).await,
+        None => Ok(()),
     }
 }
 

@@ -43,7 +43,7 @@ impl FsError {
             FsError::BadHandle => libc::EBADF,
             FsError::Busy(_) => libc::EBUSY,
             FsError::Storage(LayerdError::UnknownDatabase(_) | LayerdError::UnknownSnapshot { .. }) => libc::ENOENT,
-            FsError::Storage(LayerdError::HeadLocked { .. }) => libc::EBUSY,
+            FsError::Storage(LayerdError::HeadLocked { .. } | LayerdError::LeaseHeld { .. }) => libc::EBUSY,
             FsError::Storage(LayerdError::DatabaseExists(_)) => libc::EEXIST,
             FsError::Storage(LayerdError::InvalidDatabaseName(_)) => libc::EINVAL,
             FsError::Storage(LayerdError::Io { source, .. }) => source.raw_os_error().unwrap_or(libc::EIO),

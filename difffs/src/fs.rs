@@ -11,12 +11,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use layerd::{Layerd, LayerdError, SnapshotInfo, SnapshotView};
+use lru::LruCache;
+use std::num::NonZeroUsize;
 use tokio::runtime::Handle as Runtime;
 
 use crate::checkpoint::DbHead;
 use crate::error::{FsError, FsResult};
 use crate::hydrate::Hydrator;
 use crate::namespace::{parse_snapshot_file_name, snapshot_file_name, Namespace, Node, HEAD_FILE, LATEST_FILE, SNAPSHOTS_DIR};
+
+/// Snapshot metadata and page maps kept for snapshots not open right now.
+const CACHED_INFOS: usize = 4096;
+const CACHED_VIEWS: usize = 32;
 
 /// Immutable things are cached by the kernel for long; changing ones briefly.
 pub const IMMUTABLE_TTL: Duration = Duration::from_secs(3600);
@@ -63,13 +69,22 @@ enum OpenFile {
     Side(Arc<File>, PathBuf),
 }
 
+/// Runs a DuckDB `CHECKPOINT` on the writer of a database (set by a server
+/// that runs the writer in this process), so that `openduck seal` through
+/// the control socket seals commits that are still only in the WAL.
+pub type CheckpointHook = Arc<dyn Fn(String) -> CheckpointFuture + Send + Sync>;
+pub type CheckpointFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+
 pub struct DiffFs {
+    checkpoint_hook: Mutex<Option<CheckpointHook>>,
     od: Arc<Layerd>,
     rt: Runtime,
     ns: Namespace,
     heads: Mutex<HashMap<String, Arc<DbHead>>>,
-    infos: Mutex<HashMap<(String, i64), SnapshotInfo>>,
-    views: Mutex<HashMap<(String, i64), Arc<SnapshotView>>>,
+    /// Bounded caches: memory does not grow with every snapshot ever opened
+    /// (an open file keeps its own view).
+    infos: Mutex<LruCache<(String, i64), SnapshotInfo>>,
+    views: Mutex<LruCache<(String, i64), Arc<SnapshotView>>>,
     files: Mutex<HashMap<u64, OpenFile>>,
     next_fh: AtomicU64,
     mounted_at: SystemTime,
@@ -97,12 +112,13 @@ impl DiffFs {
     pub fn new(od: Arc<Layerd>, rt: Runtime, hydrate_budget: u64) -> Self {
         let od_dir = od.data_dir().to_path_buf();
         DiffFs {
+            checkpoint_hook: Mutex::default(),
             od,
             rt,
             ns: Namespace::default(),
             heads: Mutex::default(),
-            infos: Mutex::default(),
-            views: Mutex::default(),
+            infos: Mutex::new(LruCache::new(NonZeroUsize::new(CACHED_INFOS).expect("non-zero"))),
+            views: Mutex::new(LruCache::new(NonZeroUsize::new(CACHED_VIEWS).expect("non-zero"))),
             files: Mutex::default(),
             next_fh: AtomicU64::new(1),
             mounted_at: SystemTime::now(),
@@ -112,6 +128,14 @@ impl DiffFs {
 
     pub fn layerd(&self) -> &Arc<Layerd> {
         &self.od
+    }
+
+    pub fn set_checkpoint_hook(&self, hook: CheckpointHook) {
+        *lock(&self.checkpoint_hook) = Some(hook);
+    }
+
+    pub fn checkpoint_hook(&self) -> Option<CheckpointHook> {
+        lock(&self.checkpoint_hook).clone()
     }
 
     fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
@@ -135,13 +159,21 @@ impl DiffFs {
         self.side_dir(db).join(rel)
     }
 
-    /// The head of `db`, opened on first use and held while mounted.
+    /// The head of `db`, opened on first use and held while mounted (or
+    /// until another process takes its writer lease over).
     pub fn head(&self, db: &str) -> FsResult<Arc<DbHead>> {
-        if let Some(h) = lock(&self.heads).get(db) {
-            return Ok(h.clone());
+        {
+            let mut heads = lock(&self.heads);
+            match heads.get(db) {
+                Some(h) if !h.head.is_fenced() => return Ok(h.clone()),
+                Some(_) => {
+                    heads.remove(db);
+                }
+                None => {}
+            }
         }
         let head = self.block_on(self.od.open_head(db)).map_err(|e| match e {
-            LayerdError::HeadLocked { .. } => FsError::Busy(db.to_string()),
+            LayerdError::HeadLocked { .. } | LayerdError::LeaseHeld { .. } => FsError::Busy(db.to_string()),
             e => FsError::Storage(e),
         })?;
         std::fs::create_dir_all(self.side_dir(db))?;
@@ -160,7 +192,7 @@ impl DiffFs {
             return Ok(i.clone());
         }
         let info = self.block_on(self.od.catalog().snapshot(db, id))?;
-        lock(&self.infos).insert(key, info.clone());
+        lock(&self.infos).put(key, info.clone());
         Ok(info)
     }
 
@@ -171,7 +203,12 @@ impl DiffFs {
         }
         let info = self.snapshot_info(db, id)?;
         let v = Arc::new(self.block_on(SnapshotView::open(self.od.store().clone(), info))?);
-        Ok(lock(&self.views).entry(key).or_insert(v).clone())
+        let mut views = lock(&self.views);
+        if let Some(raced) = views.get(&key) {
+            return Ok(raced.clone());
+        }
+        views.put(key, v.clone());
+        Ok(v)
     }
 
     fn latest(&self, db: &str) -> FsResult<Option<i64>> {
@@ -496,7 +533,9 @@ impl DiffFs {
     /// Wait for every checkpoint seal in flight (before unmounting).
     pub fn settle(&self) {
         for h in self.open_heads() {
-            self.block_on(h.settle());
+            if let Err(e) = self.block_on(h.settle()) {
+                tracing::warn!(db = h.head.db(), error = %e, "a checkpoint is not sealed yet (its pages stay in the head)");
+            }
         }
     }
 }

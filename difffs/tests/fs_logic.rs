@@ -62,7 +62,7 @@ fn tree_head_and_snapshot_per_checkpoint() {
     fs.write(opened.fh, 12288, &[9; 262144]).unwrap();
     fs.fsync(opened.fh).unwrap();
     let h = fs.head("db").unwrap();
-    e.rt.block_on(h.settle());
+    e.rt.block_on(h.settle()).unwrap();
     assert_eq!(names(fs, db.ino), ["head.duckdb", "latest.duckdb", "snapshots"]);
     let snaps = fs.lookup(db.ino, OsStr::new("snapshots")).unwrap();
     assert_eq!(names(fs, snaps.ino), ["1.duckdb"]);
@@ -83,7 +83,7 @@ fn tree_head_and_snapshot_per_checkpoint() {
     assert_eq!(errno(fs.lookup(snaps.ino, OsStr::new("x.wal"))), libc::ENOENT);
     // A second checkpoint is a second snapshot; the first keeps its content.
     checkpoint(fs, opened.fh, 2, 1);
-    e.rt.block_on(h.settle());
+    e.rt.block_on(h.settle()).unwrap();
     assert_eq!(names(fs, snaps.ino), ["1.duckdb", "2.duckdb"]);
     assert_eq!(fs.read(o.fh, 12288, 4).unwrap(), [1; 4]);
     let s2 = fs.lookup(snaps.ino, OsStr::new("2.duckdb")).unwrap();

@@ -5,6 +5,7 @@
 //! Commit points: a seal or import becomes visible in exactly one transaction
 //! ([`Catalog::commit_snapshot`]), run only after its layer objects are durable.
 
+mod lease;
 mod schema;
 
 use std::collections::{HashMap, HashSet};
@@ -16,6 +17,8 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 use crate::error::{LayerdError, Result};
 use crate::layer::{LayerId, LayerKind, StoredPage};
 use crate::page::PageHash;
+
+pub use lease::WriterLease;
 
 /// One snapshot of a database.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -71,6 +74,8 @@ pub struct NewSnapshot {
     pub head_ref: Option<String>,
     /// Create the database in the same transaction (import).
     pub create_database: bool,
+    /// Commit only while this lease is the database's current one.
+    pub lease: Option<(String, i64)>,
 }
 
 /// Where an existing copy of a page's bytes lives.
@@ -81,6 +86,7 @@ pub struct KnownPage {
     pub len: u32,
 }
 
+#[derive(Clone)]
 pub struct Catalog {
     pool: AnyPool,
     url: String,
@@ -339,6 +345,9 @@ impl Catalog {
             sqlx::query("SELECT MAX(id) FROM snapshots WHERE db = $1").bind(&new.db).fetch_one(&mut *tx).await?.try_get(0)?;
         if latest != new.parent {
             return Err(LayerdError::Conflict { db: new.db.clone(), expected: new.parent, found: latest });
+        }
+        if let Some((owner, epoch)) = &new.lease {
+            Self::check_lease(&mut tx, &new.db, owner, *epoch).await?;
         }
         let now = now_ms();
         let own: HashSet<LayerId> = new.new_layers.iter().map(|l| l.id).collect();

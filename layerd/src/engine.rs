@@ -17,12 +17,15 @@ use crate::page::{page_count, page_len, page_start, PageNo};
 use crate::seal::{new_layer, Candidate, DeltaBuilder, SealStep};
 use crate::snapshot::SnapshotView;
 use crate::store::{LayerStore, StoreConfig};
+use crate::writer_lease::{LeaseKeeper, LEASE_TTL};
 
 pub struct Layerd {
     cfg: LayerdConfig,
     data_dir: PathBuf,
     catalog: Catalog,
     store: Arc<LayerStore>,
+    /// Who this data dir is, as a writer-lease owner (stable across restarts).
+    owner: String,
 }
 
 /// What `gc` should keep and how long it waits before deleting.
@@ -75,7 +78,13 @@ impl Layerd {
             page_cache_bytes: cfg.page_cache_bytes,
             disk_cache: Some((data_dir.join("cache"), cfg.disk_cache_bytes)),
         })?;
-        Ok(Layerd { cfg, data_dir, catalog, store: Arc::new(store) })
+        let owner = lease_owner(&data_dir)?;
+        Ok(Layerd { cfg, data_dir, catalog, store: Arc::new(store), owner })
+    }
+
+    /// This data dir's name as a writer-lease owner.
+    pub fn owner(&self) -> &str {
+        &self.owner
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -120,11 +129,39 @@ impl Layerd {
         SnapshotView::open(self.store.clone(), info).await
     }
 
-    /// Open the writable head of `db` (one process at a time).
+    /// Open the writable head of `db`: one process per data dir (a file
+    /// lock), one writer per database among every process sharing the
+    /// metadata store (a lease, renewed while the head is open). A local
+    /// head left behind by a writer that lost its lease (another process
+    /// committed since) is moved aside to `heads/<db>.stale-<ms>`: its
+    /// unsealed writes can no longer be committed.
     pub async fn open_head(&self, db: &str) -> Result<Head> {
-        let latest = self.catalog.latest_snapshot(db).await?;
-        let store = self.store.clone();
-        Head::open(self.head_dir(db), db, latest, |info| SnapshotView::open(store, info)).await
+        for _ in 0..3 {
+            let latest = self.catalog.latest_snapshot(db).await?;
+            let store = self.store.clone();
+            let head = match Head::open(self.head_dir(db), db, latest.clone(), |info| SnapshotView::open(store, info)).await {
+                Ok(h) => h,
+                Err(LayerdError::Conflict { expected, found, .. }) => {
+                    // Only the lease holder may set a stale head aside.
+                    let lease = self.catalog.acquire_lease(db, &self.owner, LEASE_TTL.as_millis() as i64).await?;
+                    let aside = self.data_dir.join("heads").join(format!("{db}.stale-{}", now_ms()));
+                    tracing::error!(db, ?expected, ?found, aside = %aside.display(), "the local head is based on an older snapshot than the latest (another writer committed): moving it aside");
+                    std::fs::rename(self.head_dir(db), &aside).at(&aside)?;
+                    drop(lease);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let lease = self.catalog.acquire_lease(db, &self.owner, LEASE_TTL.as_millis() as i64).await?;
+            // A writer that committed just before the takeover: start over from its snapshot.
+            let now_latest = self.catalog.latest_snapshot_id(db).await?;
+            if now_latest != latest.as_ref().map(|s| s.id) {
+                continue;
+            }
+            head.hold_lease(LeaseKeeper::keep(self.catalog.clone(), lease));
+            return Ok(head);
+        }
+        Err(LayerdError::Conflict { db: db.to_string(), expected: None, found: None })
     }
 
     /// Seal the head into a new snapshot holding only the changed pages.
@@ -136,13 +173,21 @@ impl Layerd {
     #[doc(hidden)]
     pub async fn seal_with(&self, head: &Head, crash: Option<SealStep>) -> Result<Option<SnapshotInfo>> {
         let cut = head.freeze().await?;
-        self.seal_cut(head, cut, crash).await
+        self.seal_cut(head, &cut, crash).await
     }
 
     /// Seal a cut taken earlier with [`Head::freeze`] (e.g. at the exact moment
     /// a DuckDB checkpoint became durable). Cuts of one head must be sealed in
     /// the order they were taken, each after the previous one finished.
-    pub async fn seal_cut(&self, head: &Head, cut: HeadCut, crash: Option<SealStep>) -> Result<Option<SnapshotInfo>> {
+    /// A cut whose seal failed can be sealed again (until a newer cut of the
+    /// same head is sealed): if the failed attempt had in fact committed
+    /// (e.g. the answer of the metadata store was lost), the snapshot it
+    /// committed is adopted instead of conflicting.
+    pub async fn seal_cut(&self, head: &Head, cut: &HeadCut, crash: Option<SealStep>) -> Result<Option<SnapshotInfo>> {
+        head.lease()?; // a fenced writer stops here
+        if let Some(adopted) = self.adopt_committed(head, cut).await? {
+            return Ok(Some(adopted));
+        }
         let base = cut.base.clone();
         let n = page_count(cut.size);
         let mut delta = DeltaBuilder::new(&self.store, &self.catalog);
@@ -185,6 +230,7 @@ impl Layerd {
                 new_layers,
                 head_ref: Some(cut.head_ref().to_string()),
                 create_database: false,
+                lease: head.lease()?,
             })
             .await?;
         tracing::info!(db = head.db(), snapshot = info.id, size = info.size, stored = info.stored_bytes, "sealed");
@@ -192,11 +238,25 @@ impl Layerd {
             return Err(LayerdError::SimulatedCrash("seal after commit"));
         }
         let view = Arc::new(SnapshotView::open(self.store.clone(), info.clone()).await?);
-        head.rebase(&cut, view).await?;
+        head.rebase(cut, view).await?;
         if info.layers.len() > self.cfg.max_stack_depth {
             self.compact(&info.db, Some(info.id)).await?;
         }
         Ok(Some(info))
+    }
+
+    /// If the latest snapshot was committed from exactly this cut (an earlier
+    /// attempt committed, then failed before it could rebase the head),
+    /// rebase onto it and return it.
+    async fn adopt_committed(&self, head: &Head, cut: &HeadCut) -> Result<Option<SnapshotInfo>> {
+        let Some(latest) = self.catalog.latest_snapshot(head.db()).await? else { return Ok(None) };
+        if latest.head_ref.as_deref() != Some(cut.head_ref()) || cut.base.as_ref().map(|b| b.id()) == Some(latest.id) {
+            return Ok(None);
+        }
+        tracing::info!(db = head.db(), snapshot = latest.id, "adopting a snapshot an earlier seal attempt committed");
+        let view = Arc::new(SnapshotView::open(self.store.clone(), latest.clone()).await?);
+        head.rebase(cut, view).await?;
+        Ok(Some(latest))
     }
 
     /// Drop the layers of a stack that no longer provide any page within the
@@ -319,6 +379,7 @@ impl Layerd {
                 new_layers,
                 head_ref: None,
                 create_database: true,
+                lease: None,
             })
             .await?;
         tracing::info!(db, snapshot = info.id, size, stored = info.stored_bytes, "imported");
@@ -354,4 +415,24 @@ impl Layerd {
     pub async fn pin(&self, db: &str, id: i64, pinned: bool) -> Result<()> {
         self.catalog.set_pinned(db, id, pinned).await
     }
+}
+
+/// The writer-lease owner name of a data dir: host, path and a random id
+/// made once (`<data dir>/owner`), so a restarted server takes its own
+/// lease back at once while any other process waits for it to expire.
+fn lease_owner(data_dir: &Path) -> Result<String> {
+    let path = data_dir.join("owner");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        if !s.trim().is_empty() {
+            return Ok(s.trim().to_string());
+        }
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let seed = format!("{:?}-{}-{}", std::time::SystemTime::now(), std::process::id(), data_dir.display());
+    let id = &blake3::hash(seed.as_bytes()).to_hex()[..12];
+    let owner = format!("{}:{}#{id}", host.trim(), data_dir.display());
+    let tmp = data_dir.join("owner.tmp");
+    std::fs::write(&tmp, &owner).at(&tmp)?;
+    std::fs::rename(&tmp, &path).at(&path)?;
+    Ok(owner)
 }

@@ -40,6 +40,12 @@ pub enum LayerdError {
     #[error("the head of database '{db}' is in use by another process ({lock}); stop that process (e.g. `openduck serve`/`openduck mount`) or run the command through it")]
     HeadLocked { db: String, lock: PathBuf },
 
+    #[error("database '{db}' is written by another OpenDuck process ({owner}, lease valid for {remaining_ms} ms more); only one writer per database shares a metadata store: send writes there, or wait until that process is gone")]
+    LeaseHeld { db: String, owner: String, remaining_ms: i64 },
+
+    #[error("this process lost the writer lease of database '{db}' (another process took it over): its unsealed writes cannot be committed")]
+    Fenced { db: String },
+
     #[error("concurrent change to database '{db}': expected latest snapshot {expected:?}, found {found:?}; retry")]
     Conflict { db: String, expected: Option<i64>, found: Option<i64> },
 

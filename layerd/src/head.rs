@@ -59,6 +59,7 @@ struct State {
 }
 
 /// A frozen, consistent cut of the head, taken for a seal.
+#[derive(Clone)]
 pub struct HeadCut {
     pub base: Option<Arc<SnapshotView>>,
     pub base_limit: u64,
@@ -103,6 +104,9 @@ pub struct Head {
     _lock: File,
     writer: tokio::sync::Mutex<()>,
     state: Mutex<State>,
+    /// The writer lease this head's seals commit under (heads opened through
+    /// `Layerd::open_head` always have one).
+    lease: Mutex<Option<Arc<crate::writer_lease::LeaseKeeper>>>,
 }
 
 fn seg_path(dir: &Path, n: u64) -> PathBuf {
@@ -310,6 +314,7 @@ impl Head {
             _lock: lock,
             writer: tokio::sync::Mutex::new(()),
             state: Mutex::new(st),
+            lease: Mutex::new(None),
         };
         head.start_segment(&mut head.state(), next)?;
         Ok(head)
@@ -329,6 +334,29 @@ impl Head {
         st.cur = n;
         st.cur_len = log::SEGMENT_HEADER_LEN;
         Ok(())
+    }
+
+    pub(crate) fn hold_lease(&self, keeper: Arc<crate::writer_lease::LeaseKeeper>) {
+        *self.lease.lock().unwrap_or_else(|p| p.into_inner()) = Some(keeper);
+    }
+
+    /// The (owner, epoch) seals of this head commit under; `Fenced` once
+    /// another process took the database's writer lease over.
+    pub fn lease(&self) -> Result<Option<(String, i64)>> {
+        match &*self.lease.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(k) => k.check().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether writes may still be acknowledged (see `LeaseKeeper::is_valid`).
+    pub fn lease_valid(&self) -> bool {
+        self.lease.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_none_or(|k| k.is_valid())
+    }
+
+    /// True once another process took the writer lease over.
+    pub fn is_fenced(&self) -> bool {
+        self.lease.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|k| k.is_fenced())
     }
 
     pub fn db(&self) -> &str {

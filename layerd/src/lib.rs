@@ -19,6 +19,7 @@ pub mod paths;
 pub mod seal;
 pub mod snapshot;
 pub mod store;
+pub mod writer_lease;
 
 pub use catalog::{DatabaseInfo, SnapshotInfo};
 pub use config::LayerdConfig;

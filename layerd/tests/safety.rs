@@ -215,3 +215,31 @@ async fn s3_store_is_really_used() {
     assert!(got == expected && got.len() == page_start(3) as usize);
     assert!(std::fs::read_dir(od2.data_dir().join("cache")).unwrap().count() > 0, "disk cache filled");
 }
+
+/// A seal that committed but failed before it could rebase the head (the
+/// metadata store's answer lost, a crash of the seal task) is adopted when
+/// the same cut is sealed again, in process: no conflict, no duplicate
+/// snapshot, and the head goes on from it.
+#[tokio::test]
+async fn a_seal_retried_after_its_commit_adopts_the_snapshot() {
+    let env = env(Backend::SqliteLocal).await;
+    let od = Layerd::open(env.cfg.clone()).await.unwrap();
+    od.create_database("db").await.unwrap();
+    let h = od.open_head("db").await.unwrap();
+    write_pages(&h, 0..4, 1).await;
+    let first = od.seal(&h).await.unwrap().unwrap();
+    write_pages(&h, [2], 2).await;
+    let cut = h.freeze().await.unwrap();
+    let failed = od.seal_cut(&h, &cut, Some(layerd::seal::SealStep::AfterCommit)).await;
+    assert!(failed.is_err());
+    // Written after the cut: must survive the adoption.
+    write_pages(&h, [3], 3).await;
+    let adopted = od.seal_cut(&h, &cut, None).await.unwrap().unwrap();
+    assert_eq!(adopted.parent, Some(first.id));
+    assert_eq!(od.snapshots("db").await.unwrap().len(), 2, "adopted, not committed twice");
+    let next = od.seal(&h).await.unwrap().unwrap();
+    assert_eq!(next.parent, Some(adopted.id));
+    let view = od.open_snapshot("db", Some(next.id)).await.unwrap();
+    assert_eq!(view.read(page_start(3), page_len(3)).await.unwrap(), pattern(3 ^ (3 << 20), page_len(3)));
+    assert_eq!(view.read(page_start(2), page_len(2)).await.unwrap(), pattern(2 ^ (2 << 20), page_len(2)));
+}

@@ -43,6 +43,15 @@ pub const MIGRATIONS: &[&[&str]] = &[&[
         byte_offset BIGINT NOT NULL,
         len BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS pages_layer ON pages (layer)",
+], &[
+    // The one writer of each database: whoever holds an unexpired lease.
+    // Every takeover bumps the epoch; a snapshot commits only under the
+    // epoch its writer holds (fencing).
+    "CREATE TABLE IF NOT EXISTS writer_leases (
+        db TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        epoch BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL)",
 ]];
 
 /// Layers that no snapshot uses, directly or as a pack of a used layer.
