@@ -38,6 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             fuse_threads: 4,
             hydrate_bytes: 8 << 30,
             limits: WorkerLimits { temp_dir: work.join("tmp"), memory_limit: "4GB".into(), threads: 2 },
+            policy: query::writer::CheckpointPolicy::default(),
         },
     )
     .await?;
@@ -64,7 +65,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for round in 0..ROUNDS {
         let t = Instant::now();
         let ex = c.execute("bench", "SELECT * FROM t", None).await?;
-        let n: usize = c.fetch(&ex.handle).await?.try_fold(0, |n, b| async move { Ok(n + b.num_rows()) }).await?;
+        let n: usize = c.rows(&ex).await?.try_fold(0, |n, b| async move { Ok(n + b.num_rows()) }).await?;
         ours.push(t.elapsed());
         assert_eq!(n as u64, rows);
         eprintln!("==> round {}: Fetch {:.3} s, then pyarrow Flight DoGet", round + 1, ours[round].as_secs_f64());

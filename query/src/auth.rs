@@ -3,8 +3,8 @@
 
 use tonic::{Request, Status};
 
-/// The version of the wire protocol (proto/openduck/v1) this build speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The version of the wire protocol (proto/openduck/v1, README) this build speaks.
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Request header naming the client's protocol version (optional).
 pub const PROTOCOL_HEADER: &str = "x-openduck-protocol";
 

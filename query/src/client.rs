@@ -38,6 +38,8 @@ pub enum ClientError {
     FailedPrecondition(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Unavailable(String),
     #[error("server error ({code:?}): {message}")]
     Server { code: Code, message: String },
     #[error("bad Arrow data: {0}")]
@@ -54,6 +56,7 @@ impl From<Status> for ClientError {
             Code::PermissionDenied => ClientError::PermissionDenied(message),
             Code::FailedPrecondition => ClientError::FailedPrecondition(message),
             Code::Aborted => ClientError::Conflict(message),
+            Code::Unavailable => ClientError::Unavailable(message),
             code => ClientError::Server { code, message },
         }
     }
@@ -84,11 +87,16 @@ impl tonic::service::Interceptor for TokenInterceptor {
 /// What Execute returned.
 #[derive(Clone, Debug)]
 pub struct Executed {
+    /// The whole result (one Arrow IPC stream) when the server sent it
+    /// inline; otherwise it is fetched with `handle`.
+    pub inline: Option<Vec<u8>>,
     pub handle: String,
     pub schema: SchemaRef,
     pub snapshot_id: i64,
     pub is_write: bool,
     pub rows_affected: i64,
+    /// Changes whenever the database's schema may have changed.
+    pub catalog_version: u64,
 }
 
 /// One statement to run.
@@ -98,8 +106,10 @@ pub struct Statement {
     pub sql: String,
     /// Read this snapshot instead of the latest.
     pub snapshot: Option<i64>,
-    /// Write only if this is still the latest snapshot (else `Conflict`).
-    pub expected_snapshot: Option<i64>,
+    /// Run inside this transaction (see [`new_session_id`]).
+    pub session: Option<String>,
+    /// This statement opens the transaction `session`.
+    pub session_start: bool,
 }
 
 impl Statement {
@@ -107,16 +117,38 @@ impl Statement {
         Statement { db: db.into(), sql: sql.into(), ..Default::default() }
     }
 
+    /// This statement inside the transaction `id` (`start`: it opens it).
+    pub fn in_session(mut self, id: &str, start: bool) -> Self {
+        self.session = Some(id.to_string());
+        self.session_start = start;
+        self
+    }
+
     fn first_message(&self, ingest_table: &str) -> ExecuteRequest {
         ExecuteRequest {
             database: self.db.clone(),
             sql: self.sql.clone(),
             snapshot_id: self.snapshot,
-            expected_snapshot_id: self.expected_snapshot,
+            session_id: self.session.clone().unwrap_or_default(),
+            session_start: self.session_start,
             ingest_table: ingest_table.into(),
             ..Default::default()
         }
     }
+}
+
+/// A new random transaction id (32 hex digits).
+pub fn new_session_id() -> String {
+    use std::sync::atomic::AtomicU64;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = format!(
+        "{}-{:?}-{}-{:p}",
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now(),
+        std::process::id(),
+        &COUNTER
+    );
+    blake3::hash(seed.as_bytes()).to_hex()[..32].to_string()
 }
 
 /// Payload bytes this client (and its clones) moved: SQL and Arrow IPC sent,
@@ -198,13 +230,34 @@ impl Client {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         self.stats.bytes_sent.fetch_add(first.sql.len() as u64, Ordering::Relaxed);
         let r = self.inner.execute(futures::stream::once(async { first }).chain(rest)).await?.into_inner();
-        self.stats.bytes_received.fetch_add(r.arrow_schema.len() as u64, Ordering::Relaxed);
+        self.stats.bytes_received.fetch_add((r.arrow_schema.len() + r.result_ipc.len()) as u64, Ordering::Relaxed);
         let schema = ipc::schema_from_bytes(&r.arrow_schema).map_err(|e| ClientError::Arrow(e.to_string()))?;
-        Ok(Executed { handle: r.handle, schema, snapshot_id: r.snapshot_id, is_write: r.is_write, rows_affected: r.rows_affected })
+        Ok(Executed {
+            inline: r.complete.then_some(r.result_ipc),
+            handle: r.handle,
+            schema,
+            snapshot_id: r.snapshot_id,
+            is_write: r.is_write,
+            rows_affected: r.rows_affected,
+            catalog_version: r.catalog_version,
+        })
+    }
+
+    /// The rows of an executed statement: decoded from the response when
+    /// they came inline, else streamed by Fetch as they arrive.
+    pub async fn rows(&mut self, ex: &Executed) -> ClientResult<RecordBatchStream> {
+        match &ex.inline {
+            Some(bytes) => {
+                let (_, batches) = ipc::decode_all(bytes).map_err(|e| ClientError::Arrow(e.to_string()))?;
+                Ok(Box::pin(futures::stream::iter(batches.into_iter().map(Ok))))
+            }
+            None => self.fetch(&ex.handle).await,
+        }
     }
 
     /// Stream the rows behind a handle as they arrive.
     pub async fn fetch(&mut self, handle: &str) -> ClientResult<RecordBatchStream> {
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let chunks = self.inner.fetch(FetchRequest { handle: handle.into() }).await?.into_inner();
         let state = (chunks, StreamDecoder::new(), VecDeque::<RecordBatch>::new(), false, self.stats.clone());
         let s = futures::stream::try_unfold(state, |(mut chunks, mut dec, mut ready, mut done, stats)| async move {
@@ -238,7 +291,7 @@ impl Client {
     /// Execute and collect every row.
     pub async fn query(&mut self, db: &str, sql: &str, snapshot: Option<i64>) -> ClientResult<(Executed, Vec<RecordBatch>)> {
         let ex = self.execute(db, sql, snapshot).await?;
-        let batches = self.fetch(&ex.handle).await?.try_collect().await?;
+        let batches = self.rows(&ex).await?.try_collect().await?;
         Ok((ex, batches))
     }
 }

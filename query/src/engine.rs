@@ -1,85 +1,89 @@
-//! The query engine: stock DuckDB workers over the mounted snapshot files.
+//! The query engine: stock DuckDB workers over the mounted database files.
 //!
-//! Reads run on a read-only DuckDB opened on `<mount>/<db>/snapshots/<id>.duckdb`
-//! (pooled per snapshot; each query gets its own connection). A statement the
-//! read-only worker refuses as a write is run by the database's single writer
-//! on `<mount>/<db>/head.duckdb`, followed by CHECKPOINT, which difffs turns
-//! into a new snapshot: the next read of "latest" sees the write.
-//! Results stream through a bounded channel (backpressure); dropping the
-//! receiver stops the query.
+//! - The latest state of a database is served by its single [`Writer`] (a
+//!   read-write DuckDB on `<mount>/<db>/head.duckdb`): reads and writes
+//!   alike, each request on a connection of its own, transactions
+//!   ([`crate::writer::Session`]) on one connection across requests.
+//! - Sealed snapshots (`snapshot_id`, time travel) are served by read-only
+//!   DuckDBs on `<mount>/<db>/snapshots/<id>.duckdb`, pooled per snapshot.
+//! - A database whose head another process holds (another server is its
+//!   writer) is served read-only from its newest sealed snapshot.
 //!
-//! Every DuckDB call (open, query, close) runs on a blocking thread, never on
-//! a runtime thread: the files live on this process's own FUSE mount, whose
-//! handlers need the runtime to answer.
+//! Every statement is parsed and classified by DuckDB first
+//! ([`crate::statement`]): exactly one per request, nothing that changes
+//! the server's state. Every DuckDB call (open, query, close) runs on a
+//! blocking thread, never on a runtime thread: the files live on this
+//! process's own FUSE mount, whose handlers need the runtime to answer.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use arrow::array::Int64Array;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use arrow::record_batch::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use duckdb::vtab::arrow::ArrowVTab;
-use duckdb::Connection;
 use lru::LruCache;
-use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{QueryError, QueryResult};
-use crate::ingest::{self, Ingest, Spool};
-use crate::ipc;
-use crate::sandbox::{self, WorkerLimits};
+use crate::ingest::{Ingest, Spool};
+use crate::results::{self, CollectSink, Fetching, Handles, Produced};
+use crate::sandbox::{WorkerDb, WorkerLimits};
 use crate::snapshots_fn::{self, SnapshotSource};
+use crate::statement::Kind;
 use crate::storage::Storage;
+use crate::writer::{CheckpointPolicy, Writer};
 
-/// Batches the producer may run ahead of the consumer.
-const CHANNEL_BATCHES: usize = 4;
-/// Bytes of encoded batches per message to the client (DuckDB produces
-/// 2048-row chunks; each is IPC-encoded as it comes, without copying them
-/// into bigger batches first).
-const CHUNK_BYTES: usize = 1 << 20;
-/// Unfetched results are dropped (and their queries stopped) after this.
-const HANDLE_TTL: Duration = Duration::from_secs(60);
-
-/// A result as one Arrow IPC stream (schema, batches, end marker), cut into
-/// chunks of about CHUNK_BYTES.
-pub type ChunkStream = mpsc::Receiver<QueryResult<Vec<u8>>>;
+/// Largest result held in memory for a statement inside a transaction.
+const SESSION_RESULT_BYTES: usize = 256 << 20;
+/// How often the writer's policy (checkpoints, idle transactions) runs.
+const POLICY_TICK: Duration = Duration::from_millis(200);
+/// How long a database whose head another process holds is served
+/// read-only before this server tries to become its writer again.
+const NOT_WRITER_RETRY: Duration = Duration::from_secs(2);
 
 /// One statement to run.
+#[derive(Default)]
 pub struct Request {
     pub db: String,
     pub sql: String,
+    /// Read this sealed snapshot instead of the latest state.
     pub snapshot: Option<i64>,
     /// Client rows readable by the statement.
     pub ingest: Option<Ingest>,
-    /// A write runs only if this is still the latest snapshot.
-    pub expected_snapshot: Option<i64>,
+    /// Run inside this transaction (empty: autocommit).
+    pub session: String,
+    /// This statement opens the transaction `session`.
+    pub session_start: bool,
 }
 
-/// An executed statement whose rows are waiting to be fetched.
+/// An executed statement: its result inline, or behind a handle.
 pub struct Executed {
-    pub handle: String,
     pub schema: SchemaRef,
+    /// The whole result (an IPC stream) when it fit in one chunk.
+    pub inline: Option<Vec<u8>>,
+    /// Otherwise the handle to Fetch it with.
+    pub handle: Option<String>,
     pub snapshot_id: i64,
     pub is_write: bool,
     pub rows_affected: i64,
+    pub catalog_version: u64,
 }
 
-struct Pending {
-    rows: ChunkStream,
-    created: Instant,
-}
+type Reader = Arc<WorkerDb>;
 
-type Shared = Arc<Mutex<Connection>>;
+enum WriterSlot {
+    Open(Arc<Writer>),
+    /// Another process holds the head (since, why).
+    Elsewhere(Instant, String),
+}
 
 pub struct Engine {
     storage: Arc<Storage>,
     limits: WorkerLimits,
-    readers: Mutex<LruCache<(String, i64), Shared>>,
-    writers: tokio::sync::Mutex<HashMap<String, Shared>>,
-    results: Mutex<HashMap<String, Pending>>,
-    counter: AtomicU64,
+    policy: CheckpointPolicy,
+    readers: Mutex<LruCache<(String, i64), Reader>>,
+    writers: tokio::sync::Mutex<HashMap<String, WriterSlot>>,
+    handles: Handles,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -96,27 +100,22 @@ fn close_later<T: Send + 'static>(dbs: T) {
     tokio::task::spawn_blocking(move || drop(dbs));
 }
 
-enum ReadOutcome {
-    Streaming(SchemaRef),
-    IsWrite,
+/// The head is held by another process (its writer lives elsewhere).
+fn held_elsewhere(e: &QueryError) -> bool {
+    let m = e.to_string();
+    m.contains("Device or resource busy") || m.contains("resource busy") || m.contains("Could not set lock")
 }
 
 impl Engine {
-    pub fn new(storage: Storage, limits: WorkerLimits) -> Self {
+    pub fn new(storage: Storage, limits: WorkerLimits, policy: CheckpointPolicy) -> Self {
         Engine {
             storage: Arc::new(storage),
             limits,
+            policy,
             readers: Mutex::new(LruCache::new(NonZeroUsize::new(16).expect("non-zero"))),
             writers: tokio::sync::Mutex::default(),
-            results: Mutex::default(),
-            counter: AtomicU64::new(0),
+            handles: Handles::default(),
         }
-    }
-
-    fn new_handle(&self) -> String {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let seed = format!("{n}-{:?}-{}", std::time::SystemTime::now(), std::process::id());
-        blake3::hash(seed.as_bytes()).to_hex()[..32].to_string()
     }
 
     /// A new spool for rows a client uploads with a statement.
@@ -129,16 +128,16 @@ impl Engine {
     }
 
     /// The pooled read-only database of snapshot `id`.
-    async fn reader(&self, db: &str, id: i64) -> QueryResult<Shared> {
+    async fn reader(&self, db: &str, id: i64) -> QueryResult<Reader> {
         let key = (db.to_string(), id);
         if let Some(s) = lock(&self.readers).get(&key).cloned() {
             return Ok(s);
         }
         let (path, limits, source) = (self.storage.snapshot_path(db, id), self.limits.clone(), self.snapshot_source(db));
         let opened = blocking(move || {
-            let conn = sandbox::open(&path, true, &limits, "readers")?;
-            snapshots_fn::register(&conn, &source)?;
-            Ok(Arc::new(Mutex::new(conn)))
+            let wdb = WorkerDb::open(&path, true, &limits, "readers", &[])?;
+            wdb.with_root(|c| snapshots_fn::register(c, &source))?;
+            Ok(Arc::new(wdb))
         })
         .await?;
         let mut readers = lock(&self.readers);
@@ -153,209 +152,248 @@ impl Engine {
         Ok(opened)
     }
 
-    /// The single writer of `db`, on its head file. Opened under the
-    /// writers lock: two DuckDB instances on one file in one process would
-    /// not see each other's (process-local) file locks.
-    async fn writer(&self, db: &str) -> QueryResult<Shared> {
+    /// The writer of `db`, opened on first use; `None` while another
+    /// process holds its head. Opened under the writers lock: two DuckDB
+    /// instances on one file in one process would not see each other's
+    /// (process-local) file locks.
+    async fn writer(&self, db: &str) -> QueryResult<Option<Arc<Writer>>> {
         let mut writers = self.writers.lock().await;
-        if let Some(w) = writers.get(db) {
-            return Ok(w.clone());
+        if matches!(writers.get(db), Some(WriterSlot::Open(_))) && self.storage.is_fenced(db) {
+            // Another process took this database's writer lease over: this
+            // DuckDB can never commit a snapshot again. Close it.
+            tracing::error!(db, "this server lost the writer lease: closing its writer");
+            if let Some(WriterSlot::Open(w)) = writers.remove(db) {
+                close_later(w);
+            }
         }
+        match writers.get(db) {
+            Some(WriterSlot::Open(w)) => return Ok(Some(w.clone())),
+            Some(WriterSlot::Elsewhere(since, _)) if since.elapsed() < NOT_WRITER_RETRY => return Ok(None),
+            _ => {}
+        }
+        // Unknown databases are errors that say so (the head would create one).
+        self.storage.require_database(db).await?;
         let (path, limits, source, name) = (self.storage.head_path(db), self.limits.clone(), self.snapshot_source(db), format!("writer-{db}"));
+        let extra = [("checkpoint_threshold", format!("{}b", self.policy.wal_bytes))];
         let opened = blocking(move || {
-            let conn = sandbox::open(&path, false, &limits, &name)?;
-            conn.register_table_function::<ArrowVTab>("arrow").map_err(QueryError::from_duckdb)?;
-            snapshots_fn::register(&conn, &source)?;
-            Ok(Arc::new(Mutex::new(conn)))
+            let wdb = WorkerDb::open(&path, false, &limits, &name, &extra)?;
+            wdb.with_root(|c| {
+                c.register_table_function::<ArrowVTab>("arrow").map_err(QueryError::from_duckdb)?;
+                snapshots_fn::register(c, &source)
+            })?;
+            Ok(wdb)
         })
-        .await?;
-        writers.insert(db.to_string(), opened.clone());
-        Ok(opened)
+        .await;
+        match opened {
+            Ok(wdb) => {
+                let w = Arc::new(Writer::new(db, wdb));
+                writers.insert(db.to_string(), WriterSlot::Open(w.clone()));
+                self.start_policy(&w);
+                Ok(Some(w))
+            }
+            Err(e) if held_elsewhere(&e) => {
+                tracing::info!(db, error = %e, "the head is held by another process: serving sealed snapshots read-only");
+                writers.insert(db.to_string(), WriterSlot::Elsewhere(Instant::now(), e.to_string()));
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
-    /// Run one statement; its rows wait behind the returned handle.
+    /// The writer's background duties: checkpoints by policy, rolling back
+    /// idle transactions, sealing again what failed to seal.
+    fn start_policy(&self, writer: &Arc<Writer>) {
+        let (weak, policy, storage): (Weak<Writer>, _, _) = (Arc::downgrade(writer), self.policy.clone(), self.storage.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(POLICY_TICK).await;
+                let Some(w) = weak.upgrade() else { return };
+                w.expire_sessions(policy.session_idle);
+                if w.checkpoint_due(&policy) {
+                    if let Err(e) = w.checkpoint("CHECKPOINT").await {
+                        tracing::warn!(db = %w.name, error = %e, "policy checkpoint failed; retrying later");
+                    }
+                }
+                storage.retry_failed_seal(&w.name).await;
+            }
+        });
+    }
+
+    /// Run one statement.
     pub async fn execute(&self, req: Request) -> QueryResult<Executed> {
-        self.expire();
-        if req.snapshot.is_some() && req.expected_snapshot.is_some() {
-            return Err(QueryError::Invalid("a request names either the snapshot to read or the snapshot a write expects, not both".into()));
+        if req.snapshot.is_some() && !req.session.is_empty() {
+            return Err(QueryError::Invalid("a transaction (session_id) reads the latest state: it cannot also name a snapshot".into()));
         }
         if let Some(id) = req.snapshot {
             let id = self.storage.resolve(&req.db, Some(id)).await?;
-            if req.ingest.is_some() {
-                return Err(QueryError::WriteToSnapshot(id));
-            }
-            return match self.read(&req.db, id, &req.sql).await? {
-                Some(ex) => Ok(ex),
-                None => Err(QueryError::WriteToSnapshot(id)),
-            };
+            return self.read_snapshot(req, id, id as u64).await;
         }
-        let latest = match self.storage.resolve(&req.db, None).await {
-            Ok(id) => id,
-            Err(QueryError::EmptyDatabase(_)) => self.initialize(&req.db).await?,
-            Err(e) => return Err(e),
+        let Some(writer) = self.writer(&req.db).await? else {
+            if !req.session.is_empty() {
+                return Err(self.not_writer(&req.db).await);
+            }
+            let latest = self.storage.resolve(&req.db, None).await?;
+            return self.read_snapshot(req, latest, latest as u64).await;
         };
-        if req.ingest.is_none() {
-            if let Some(ex) = self.read(&req.db, latest, &req.sql).await? {
-                return Ok(ex);
-            }
+        if !req.session.is_empty() {
+            self.check_lease(&req.db)?;
+            return self.in_session(&writer, req).await;
         }
-        self.write(req).await
-    }
-
-    /// A database without any snapshot gets its first one: an empty DuckDB
-    /// database, created and checkpointed by the writer.
-    async fn initialize(&self, db: &str) -> QueryResult<i64> {
-        let writer = self.writer(db).await?;
-        blocking(move || lock(&writer).execute_batch("CHECKPOINT").map_err(QueryError::from_duckdb)).await?;
-        self.storage.after_write(db).await?.ok_or_else(|| QueryError::EmptyDatabase(db.to_string()))
-    }
-
-    /// Start a read; `None` if the statement turned out to be a write.
-    async fn read(&self, db: &str, id: i64, sql: &str) -> QueryResult<Option<Executed>> {
-        let shared = self.reader(db, id).await?;
-        let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
-        let (started_tx, started_rx) = oneshot::channel::<QueryResult<ReadOutcome>>();
-        let sql = sql.to_string();
-        tokio::task::spawn_blocking(move || {
-            let conn = match lock(&shared).try_clone() {
-                Ok(c) => c,
-                Err(e) => return drop(started_tx.send(Err(QueryError::from_duckdb(e)))),
-            };
-            drop(shared);
-            stream_rows(&conn, &sql, started_tx, tx);
-        });
-        match started_rx.await.map_err(|_| QueryError::Internal("reader stopped".into()))?? {
-            ReadOutcome::IsWrite => Ok(None),
-            ReadOutcome::Streaming(schema) => {
-                let handle = self.new_handle();
-                lock(&self.results).insert(handle.clone(), Pending { rows: rx, created: Instant::now() });
-                Ok(Some(Executed { handle, schema, snapshot_id: id, is_write: false, rows_affected: 0 }))
-            }
+        let kind = self.classify(&writer.db, &req.sql).await?;
+        if kind.is_write() {
+            self.check_lease(&req.db)?;
         }
-    }
-
-    async fn write(&self, req: Request) -> QueryResult<Executed> {
-        let writer = self.writer(&req.db).await?;
-        let Request { db, sql, ingest, expected_snapshot, .. } = req;
-        let (storage, rt, name) = (self.storage.clone(), tokio::runtime::Handle::current(), db.clone());
-        let rows = blocking(move || -> QueryResult<i64> {
-            let conn = lock(&writer);
-            if let Some(read) = expected_snapshot {
-                // Under the writer lock: no other write can move the database now.
-                let latest = rt.block_on(storage.after_write(&name))?.unwrap_or(0);
-                if latest != read {
-                    return Err(QueryError::Conflict { read, latest });
-                }
+        match kind {
+            Kind::Begin | Kind::Commit | Kind::Rollback => {
+                return Err(QueryError::Invalid(
+                    "transaction control outside a session: a transaction spans several requests, so send its statements with one session_id \
+                     (the extension does this for BEGIN ... COMMIT)"
+                        .into(),
+                ))
             }
-            let table = match &ingest {
-                Some(i) => Some(ingest::load(&conn, i)?),
-                None => None,
-            };
-            let result = conn.prepare(&sql).and_then(|mut s| s.execute([])).map_err(QueryError::from_duckdb);
-            if let Some(t) = table {
-                let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS temp.main.{t}"));
-            }
-            let n = result?;
-            conn.execute_batch("CHECKPOINT").map_err(QueryError::from_duckdb)?;
-            Ok(n as i64)
+            Kind::Checkpoint => return self.checkpoint(&writer, &req.sql).await,
+            _ => {}
+        }
+        let Request { sql, ingest, .. } = req;
+        let w = writer.clone();
+        let produced = results::start(move |started, sink| match w.db.connect() {
+            Ok(conn) => results::produce(&conn, &sql, ingest.as_ref(), started, sink),
+            Err(e) => drop(started.send(Err(e))),
         })
         .await?;
-        let snapshot_id = self.storage.after_write(&db).await?.unwrap_or(0);
-        let schema = Arc::new(Schema::new(vec![Field::new("rows_affected", DataType::Int64, false)]));
-        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![rows]))])
-            .map_err(|e| QueryError::Internal(e.to_string()))?;
-        let (tx, rx) = mpsc::channel(1);
-        let _ = tx.try_send(ipc::encode_all(&schema, &[batch]));
-        let handle = self.new_handle();
-        lock(&self.results).insert(handle.clone(), Pending { rows: rx, created: Instant::now() });
-        Ok(Executed { handle, schema, snapshot_id, is_write: true, rows_affected: rows })
-    }
-
-    /// The rows of an executed statement, encoded (once).
-    pub fn fetch(&self, handle: &str) -> QueryResult<ChunkStream> {
-        lock(&self.results).remove(handle).map(|p| p.rows).ok_or_else(|| QueryError::UnknownHandle(handle.to_string()))
-    }
-
-    fn expire(&self) {
-        lock(&self.results).retain(|_, p| p.created.elapsed() < HANDLE_TTL);
-    }
-}
-
-/// Batches with fewer rows than this are merged before they are encoded.
-const SPARSE_ROWS: usize = 1024;
-
-/// Sparse batches waiting to be merged into one.
-#[derive(Default)]
-struct SparseBatches {
-    batches: Vec<RecordBatch>,
-    rows: usize,
-}
-
-impl SparseBatches {
-    /// Encode `batch`, merged with earlier sparse ones where it is sparse
-    /// itself (`now`: do not wait for more).
-    fn push(&mut self, batch: RecordBatch, now: bool, encoder: &mut ipc::ChunkEncoder) -> QueryResult<()> {
-        if batch.num_rows() >= SPARSE_ROWS {
-            self.flush(encoder)?;
-            return encoder.append(&batch);
+        // A statement is committed when its (autocommit) result is complete.
+        if produced.rest.is_none() {
+            writer.committed(kind);
         }
-        self.rows += batch.num_rows();
-        self.batches.push(batch);
-        if self.rows >= 2 * SPARSE_ROWS || now {
-            self.flush(encoder)?;
-        }
-        Ok(())
+        self.executed(&writer, kind, produced)
     }
 
-    fn flush(&mut self, encoder: &mut ipc::ChunkEncoder) -> QueryResult<()> {
-        let Some(first) = self.batches.first() else { return Ok(()) };
-        let merged = arrow::compute::concat_batches(&first.schema(), &self.batches).map_err(|e| QueryError::Internal(format!("merging batches: {e}")))?;
-        self.batches.clear();
-        self.rows = 0;
-        encoder.append(&merged)
-    }
-}
-
-/// Run a read on `conn` (a blocking thread): report its schema (or that it
-/// is a write) on `started`, then stream its rows into `tx` as IPC chunks.
-fn stream_rows(conn: &Connection, sql: &str, started: oneshot::Sender<QueryResult<ReadOutcome>>, tx: mpsc::Sender<QueryResult<Vec<u8>>>) {
-    let mut stmt = match conn.prepare(sql) {
-        Ok(s) => s,
-        Err(e) => return drop(started.send(Err(QueryError::from_duckdb(e)))),
-    };
-    let stream = match stmt.stream_arrow([]) {
-        Ok(s) => s,
-        Err(e) if sandbox::is_read_only_refusal(&e) => return drop(started.send(Ok(ReadOutcome::IsWrite))),
-        Err(e) => return drop(started.send(Err(QueryError::from_duckdb(e)))),
-    };
-    let schema = stream.get_schema();
-    let mut encoder = match ipc::ChunkEncoder::new(&schema) {
-        Ok(e) => e,
-        Err(e) => return drop(started.send(Err(e))),
-    };
-    if started.send(Ok(ReadOutcome::Streaming(schema))).is_err() {
-        return;
-    }
-    // Many encoded batches per message, but never hold back the first one.
-    // Full DuckDB chunks are encoded as they are (no copy); sparse ones (e.g.
-    // after a selective filter) are merged first, so per-batch framing stays
-    // small next to the data.
-    let mut sparse = SparseBatches::default();
-    let mut sent_first = false;
-    for batch in stream {
-        let appended = batch.map_err(QueryError::from_duckdb).and_then(|b| sparse.push(b, !sent_first, &mut encoder));
-        if let Err(e) = appended {
-            return drop(tx.blocking_send(Err(e)));
+    /// Writes are acknowledged only while this server surely is the writer.
+    fn check_lease(&self, db: &str) -> QueryResult<()> {
+        if self.storage.lease_valid(db) {
+            return Ok(());
         }
-        if encoder.buffered() >= CHUNK_BYTES || (!sent_first && encoder.buffered() > 0) {
-            sent_first = true;
-            if tx.blocking_send(Ok(encoder.take())).is_err() {
-                return; // client gone: dropping the stream stops DuckDB
+        Err(QueryError::LeaseUncertain(db.to_string()))
+    }
+
+    async fn classify(&self, db: &Arc<WorkerDb>, sql: &str) -> QueryResult<Kind> {
+        let (db, sql) = (db.clone(), sql.to_string());
+        blocking(move || db.classify(&sql)?.check_allowed()).await
+    }
+
+    /// Why writes to `db` are refused here.
+    async fn not_writer(&self, db: &str) -> QueryError {
+        let why = match self.writers.lock().await.get(db) {
+            Some(WriterSlot::Elsewhere(_, why)) => why.clone(),
+            _ => String::new(),
+        };
+        QueryError::NotWriter { db: db.to_string(), why }
+    }
+
+    async fn read_snapshot(&self, req: Request, id: i64, catalog_version: u64) -> QueryResult<Executed> {
+        if req.ingest.is_some() || !req.session.is_empty() {
+            return Err(QueryError::WriteToSnapshot(id));
+        }
+        let reader = self.reader(&req.db, id).await?;
+        let kind = self.classify(&reader, &req.sql).await?;
+        if kind.is_write() {
+            return Err(if req.snapshot.is_some() { QueryError::WriteToSnapshot(id) } else { self.not_writer(&req.db).await });
+        }
+        let sql = req.sql;
+        let produced = results::start(move |started, sink| match reader.connect() {
+            Ok(conn) => results::produce(&conn, &sql, None, started, sink),
+            Err(e) => drop(started.send(Err(e))),
+        })
+        .await?;
+        let (inline, handle) = self.deliver(produced.first.bytes, produced.rest);
+        Ok(Executed { schema: produced.schema, inline, handle, snapshot_id: id, is_write: false, rows_affected: 0, catalog_version })
+    }
+
+    /// A statement inside the transaction `req.session`.
+    async fn in_session(&self, writer: &Arc<Writer>, req: Request) -> QueryResult<Executed> {
+        let kind = self.classify(&writer.db, &req.sql).await?;
+        match kind {
+            Kind::Commit | Kind::Rollback => {
+                writer.end_session(&req.session, &req.sql, kind == Kind::Commit).await?;
+                let produced = results::collected(crate::ipc::empty_schema(), vec![Ok(empty_result()?)])?;
+                return self.executed(writer, kind, produced);
             }
+            Kind::Begin if !req.session_start => return Err(QueryError::Invalid(format!("session '{}' is already in a transaction", req.session))),
+            Kind::Checkpoint => return Err(QueryError::Invalid("CHECKPOINT runs outside transactions".into())),
+            _ => {}
+        }
+        let session = if req.session_start { writer.begin_session(&req.session).await? } else { writer.session(&req.session)? };
+        if kind == Kind::Begin {
+            // BEGIN opened the session: nothing else to run.
+            let produced = results::collected(crate::ipc::empty_schema(), vec![Ok(empty_result()?)])?;
+            return self.executed(writer, kind, produced);
+        }
+        session.touch(kind);
+        let Request { sql, ingest, .. } = req;
+        let s = session.clone();
+        let (schema, chunks) = blocking(move || {
+            let conn = lock(&s.conn);
+            let (tx, mut rx) = tokio::sync::oneshot::channel();
+            let mut sink = CollectSink::new(SESSION_RESULT_BYTES);
+            results::produce(&conn, &sql, ingest.as_ref(), tx, &mut sink);
+            let schema = rx.try_recv().map_err(|_| QueryError::Internal("the statement did not start".into()))??;
+            Ok((schema, sink.chunks))
+        })
+        .await?;
+        session.touch(kind);
+        let produced = results::collected(schema, chunks)?;
+        self.executed(writer, kind, produced)
+    }
+
+    /// `CHECKPOINT`: seal a snapshot now; the response names it.
+    async fn checkpoint(&self, writer: &Arc<Writer>, sql: &str) -> QueryResult<Executed> {
+        writer.checkpoint(sql).await?;
+        self.storage.settle(&writer.name).await?;
+        let produced = results::collected(crate::ipc::empty_schema(), vec![Ok(empty_result()?)])?;
+        self.executed(writer, Kind::Checkpoint, produced)
+    }
+
+    fn executed(&self, writer: &Writer, kind: Kind, produced: Produced) -> QueryResult<Executed> {
+        let rows_affected = if matches!(kind, Kind::Dml | Kind::Unknown) { produced.count() } else { 0 };
+        let schema = produced.schema.clone();
+        let (inline, handle) = self.deliver(produced.first.bytes, produced.rest);
+        Ok(Executed {
+            schema,
+            inline,
+            handle,
+            snapshot_id: self.storage.sealed_snapshot(&writer.name).unwrap_or(0),
+            is_write: kind.is_write(),
+            rows_affected,
+            catalog_version: writer.catalog_version(),
+        })
+    }
+
+    /// A complete result goes inline; the rest of a longer one waits for Fetch.
+    fn deliver(&self, first: Vec<u8>, rest: Option<results::ChunkRx>) -> (Option<Vec<u8>>, Option<String>) {
+        match rest {
+            None => (Some(first), None),
+            Some(rx) => (None, Some(self.handles.park(first, rx))),
         }
     }
-    if let Err(e) = sparse.flush(&mut encoder) {
-        return drop(tx.blocking_send(Err(e)));
+
+    /// The rest of a result, by handle (once).
+    pub fn fetch(&self, handle: &str) -> QueryResult<Fetching> {
+        self.handles.take(handle)
     }
-    let _ = tx.blocking_send(encoder.finish());
+
+    /// Run `CHECKPOINT` on `db`'s writer if this engine has it open (for
+    /// `openduck seal` through the daemon).
+    pub async fn checkpoint_db(&self, db: &str) -> QueryResult<()> {
+        let writer = match self.writers.lock().await.get(db) {
+            Some(WriterSlot::Open(w)) => w.clone(),
+            _ => return Ok(()),
+        };
+        writer.checkpoint("CHECKPOINT").await
+    }
+}
+
+/// The result of a statement that returns nothing.
+fn empty_result() -> QueryResult<results::Chunk> {
+    let schema = crate::ipc::empty_schema();
+    Ok(results::Chunk { bytes: crate::ipc::encode_all(&schema, &[])?, last: true })
 }

@@ -24,8 +24,18 @@ pub enum QueryError {
     OutOfMemory(String),
     #[error("{0}")]
     TooLarge(String),
-    #[error("the database changed since snapshot {read} was read (it is at snapshot {latest} now): run the statement again")]
-    Conflict { read: i64, latest: i64 },
+    #[error("{0} (the transaction was rolled back: run it again)")]
+    Conflict(String),
+    #[error("the transaction of session '{0}' no longer exists: it was rolled back (idle too long, or the server restarted); run the transaction again")]
+    SessionGone(String),
+    #[error("database '{db}' is written by another OpenDuck server sharing this metadata store, so this server only reads its sealed snapshots; send writes to that server{}", if why.is_empty() { String::new() } else { format!(" ({why})") })]
+    NotWriter { db: String, why: String },
+    #[error("busy: {0}; retry")]
+    Busy(String),
+    #[error("this server could not renew its writer lease of database '{0}' lately (metadata store unreachable, or the process was paused), so it may no longer be the writer: the write was not run; retry shortly")]
+    LeaseUncertain(String),
+    #[error("the checkpoint is durable on the server, but sealing it into a snapshot failed: {0}; it is retried automatically (run CHECKPOINT again to learn the snapshot)")]
+    SealFailed(String),
     #[error("storage: {0}")]
     Storage(String),
     #[error("internal error: {0}")]
@@ -40,6 +50,9 @@ impl QueryError {
             return QueryError::Sandbox(msg);
         }
         let kind = msg.split(" Error:").next().unwrap_or("");
+        if kind.starts_with("TransactionContext") || (kind == "Transaction" && msg.contains("onflict")) {
+            return QueryError::Conflict(msg);
+        }
         match kind {
             "Permission" => QueryError::Sandbox(msg),
             "Out of Memory" => QueryError::OutOfMemory(msg),
@@ -58,7 +71,8 @@ impl QueryError {
             QueryError::Invalid(_) | QueryError::Sql(_) => Status::invalid_argument(m),
             QueryError::Sandbox(_) => Status::permission_denied(m),
             QueryError::OutOfMemory(_) | QueryError::TooLarge(_) => Status::resource_exhausted(m),
-            QueryError::Conflict { .. } => Status::aborted(m),
+            QueryError::Conflict(_) | QueryError::SessionGone(_) => Status::aborted(m),
+            QueryError::NotWriter { .. } | QueryError::SealFailed(_) | QueryError::LeaseUncertain(_) | QueryError::Busy(_) => Status::unavailable(m),
             QueryError::Storage(_) | QueryError::Internal(_) => Status::internal(m),
         }
     }

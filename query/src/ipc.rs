@@ -76,6 +76,14 @@ pub fn encode_all(schema: &SchemaRef, batches: &[RecordBatch]) -> QueryResult<Ve
     Ok(out)
 }
 
+/// Decode one complete IPC stream.
+pub fn decode_all(bytes: &[u8]) -> QueryResult<(SchemaRef, Vec<RecordBatch>)> {
+    let reader = StreamReader::try_new(bytes, None).map_err(ipc_err)?;
+    let schema = reader.schema();
+    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(ipc_err)?;
+    Ok((schema, batches))
+}
+
 pub fn empty_schema() -> SchemaRef {
     Arc::new(Schema::empty())
 }
@@ -85,13 +93,6 @@ mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field};
-
-    fn decode_all(bytes: &[u8]) -> QueryResult<(SchemaRef, Vec<RecordBatch>)> {
-        let reader = StreamReader::try_new(bytes, None).map_err(ipc_err)?;
-        let schema = reader.schema();
-        let batches = reader.collect::<Result<Vec<_>, _>>().map_err(ipc_err)?;
-        Ok((schema, batches))
-    }
 
     #[test]
     fn chunks_concatenate_to_one_stream() {

@@ -9,10 +9,13 @@ pub mod error;
 pub mod ingest;
 pub mod ipc;
 pub mod local;
+pub mod results;
 pub mod sandbox;
 pub mod service;
 pub mod snapshots_fn;
+pub mod statement;
 pub mod storage;
+pub mod writer;
 
 pub mod pb {
     tonic::include_proto!("openduck.v1");

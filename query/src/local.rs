@@ -13,6 +13,7 @@ use crate::engine::Engine;
 use crate::error::{QueryError, QueryResult};
 use crate::sandbox::WorkerLimits;
 use crate::storage::Storage;
+use crate::writer::CheckpointPolicy;
 
 pub struct LocalServerConfig {
     pub listen: SocketAddr,
@@ -21,6 +22,7 @@ pub struct LocalServerConfig {
     pub fuse_threads: usize,
     pub hydrate_bytes: u64,
     pub limits: WorkerLimits,
+    pub policy: CheckpointPolicy,
 }
 
 pub struct LocalServer {
@@ -40,7 +42,18 @@ impl LocalServer {
         let daemon = Daemon::start(od.clone(), opts, cfg.hydrate_bytes).await.map_err(|e| QueryError::Storage(e.to_string()))?;
         let fs = daemon.fs.clone();
         let storage = Storage::new(od, Some(fs.clone()), daemon.mountpoint().to_path_buf());
-        let engine = Arc::new(Engine::new(storage, cfg.limits));
+        let engine = Arc::new(Engine::new(storage, cfg.limits, cfg.policy));
+        // `openduck seal` through the daemon checkpoints the writer first.
+        let weak = Arc::downgrade(&engine);
+        fs.set_checkpoint_hook(Arc::new(move |db: String| -> difffs::fs::CheckpointFuture {
+            let weak = weak.clone();
+            Box::pin(async move {
+                match weak.upgrade() {
+                    Some(engine) => engine.checkpoint_db(&db).await.map_err(|e| e.to_string()),
+                    None => Ok(()),
+                }
+            })
+        }));
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let token = cfg.token;
         let task = tokio::spawn(async move {

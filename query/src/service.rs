@@ -61,7 +61,8 @@ impl Execution for ExecutionService {
             sql: first.sql,
             snapshot: first.snapshot_id,
             ingest,
-            expected_snapshot: first.expected_snapshot_id,
+            session: first.session_id,
+            session_start: first.session_start,
         };
         let db = req.db.clone();
         let ex = self.engine.execute(req).await.map_err(|e| {
@@ -69,11 +70,14 @@ impl Execution for ExecutionService {
             e.status()
         })?;
         Ok(Response::new(ExecuteResponse {
-            handle: ex.handle,
+            handle: ex.handle.unwrap_or_default(),
             arrow_schema: ipc::schema_bytes(&ex.schema).map_err(|e| e.status())?,
             snapshot_id: ex.snapshot_id,
             is_write: ex.is_write,
             rows_affected: ex.rows_affected,
+            complete: ex.inline.is_some(),
+            result_ipc: ex.inline.unwrap_or_default(),
+            catalog_version: ex.catalog_version,
         }))
     }
 
@@ -84,7 +88,7 @@ impl Execution for ExecutionService {
         // The engine hands over the result already encoded as IPC chunks.
         let out = futures::stream::unfold(Some(chunks), |chunks| async move {
             let mut chunks = chunks?;
-            match chunks.recv().await? {
+            match chunks.next().await? {
                 Ok(arrow_ipc) => Some((Ok(FetchResponse { arrow_ipc }), Some(chunks))),
                 Err(e) => Some((Err(e.status()), None)),
             }

@@ -44,13 +44,44 @@ impl Storage {
         }
     }
 
-    /// After a write's CHECKPOINT: wait until difffs sealed it; the new latest.
-    pub async fn after_write(&self, db: &str) -> QueryResult<Option<i64>> {
-        if let Some(fs) = &self.fs {
-            if let Some(h) = fs.open_heads().into_iter().find(|h| h.head.db() == db) {
-                h.settle().await;
-            }
+    pub async fn require_database(&self, db: &str) -> QueryResult<()> {
+        layerd::config::validate_db_name(db)?;
+        Ok(self.od.catalog().require_database(db).await?)
+    }
+
+    /// The head of `db` if this process's mount holds it.
+    fn head(&self, db: &str) -> Option<Arc<difffs::checkpoint::DbHead>> {
+        self.fs.as_ref()?.open_heads().into_iter().find(|h| h.head.db() == db)
+    }
+
+    /// Whether this process may acknowledge writes to `db` now (its writer
+    /// lease was renewed recently enough).
+    pub fn lease_valid(&self, db: &str) -> bool {
+        self.head(db).is_none_or(|h| h.head.lease_valid())
+    }
+
+    /// True when this process's head of `db` lost its writer lease.
+    pub fn is_fenced(&self, db: &str) -> bool {
+        self.head(db).is_some_and(|h| h.head.is_fenced())
+    }
+
+    /// The newest sealed snapshot of a database whose head this process holds.
+    pub fn sealed_snapshot(&self, db: &str) -> Option<i64> {
+        self.head(db)?.head.base_snapshot()
+    }
+
+    /// After a CHECKPOINT: wait until difffs sealed it.
+    pub async fn settle(&self, db: &str) -> QueryResult<()> {
+        match self.head(db) {
+            Some(h) => h.settle().await.map_err(QueryError::SealFailed),
+            None => Ok(()),
         }
-        Ok(self.od.catalog().latest_snapshot_id(db).await?)
+    }
+
+    /// Seal again a checkpoint whose seal failed (store or metadata outage).
+    pub async fn retry_failed_seal(&self, db: &str) {
+        if let Some(h) = self.head(db) {
+            h.retry_failed_seal(&self.od, false).await;
+        }
     }
 }

@@ -1,84 +1,52 @@
 //! The query service end to end over loopback: a real FUSE mount, real DuckDB
 //! workers, real gRPC, the Rust client.
 
+mod common;
+
 use std::sync::Arc;
 
 use arrow::array::{Array, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
+use common::{ints, server};
 use futures::StreamExt;
-use layerd::{Layerd, LayerdConfig};
 use query::client::{Client, ClientError};
-use query::local::{LocalServer, LocalServerConfig};
-use query::sandbox::WorkerLimits;
-
-const TOKEN: &str = "test-token";
-
-struct Server {
-    inner: LocalServer,
-    endpoint: String,
-    _dir: tempfile::TempDir,
-}
-
-async fn server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let od = Arc::new(Layerd::open(LayerdConfig::new(dir.path().join("data"))).await.unwrap());
-    od.create_database("mydb").await.unwrap();
-    let cfg = LocalServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        token: Some(TOKEN.into()),
-        mountpoint: dir.path().join("mnt"),
-        fuse_threads: 4,
-        hydrate_bytes: 1 << 30,
-        limits: WorkerLimits { temp_dir: dir.path().join("tmp"), memory_limit: "1GB".into(), threads: 2 },
-    };
-    let inner = LocalServer::start(od, cfg).await.unwrap();
-    Server { endpoint: inner.endpoint(), inner, _dir: dir }
-}
-
-impl Server {
-    async fn client(&self) -> Client {
-        Client::connect(&self.endpoint, Some(TOKEN)).await.unwrap()
-    }
-
-    async fn shutdown(self) {
-        self.inner.shutdown().await.unwrap();
-    }
-}
-
-fn ints(batches: &[RecordBatch], col: usize) -> Vec<i64> {
-    batches
-        .iter()
-        .flat_map(|b| {
-            let a = b.column(col).as_any().downcast_ref::<Int64Array>().expect("int64 column").clone();
-            (0..a.len()).map(move |i| a.value(i))
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn create_insert_read_latest_and_older_snapshots() {
+async fn writes_are_read_at_once_and_checkpoints_are_snapshots() {
     let s = server().await;
     let mut c = s.client().await;
-    // A new database reads as an empty DuckDB database (its first snapshot).
+    // A new database reads as an empty DuckDB database.
     let (empty, tables) = c.query("mydb", "SELECT count(*)::BIGINT FROM duckdb_tables()", None).await.unwrap();
-    assert!(!empty.is_write && empty.snapshot_id > 0);
+    assert!(!empty.is_write && empty.inline.is_some(), "a small result comes with the answer");
     assert_eq!(ints(&tables, 0), [0]);
     let w = c.execute("mydb", "CREATE TABLE t AS SELECT range::BIGINT AS i FROM range(1000)", None).await.unwrap();
     assert!(w.is_write);
-    let first = w.snapshot_id;
-    assert!(first > 0);
+    assert_ne!(w.catalog_version, empty.catalog_version, "DDL changes the catalog version");
     let (r, batches) = c.query("mydb", "SELECT count(*)::BIGINT, sum(i)::BIGINT FROM t", None).await.unwrap();
-    assert_eq!(r.snapshot_id, first, "reads run on the latest snapshot");
-    assert_eq!(ints(&batches, 0), [1000]);
+    assert_eq!(ints(&batches, 0), [1000], "read-your-writes without a checkpoint");
+    assert_eq!(r.catalog_version, w.catalog_version, "reads and DML keep the catalog version");
+    // CHECKPOINT seals a snapshot and names it.
+    let cp = c.execute("mydb", "CHECKPOINT", None).await.unwrap();
+    let first = cp.snapshot_id;
+    assert!(first > 0);
     let w2 = c.execute("mydb", "INSERT INTO t SELECT range + 1000 FROM range(500)", None).await.unwrap();
     assert_eq!(w2.rows_affected, 500);
-    assert!(w2.snapshot_id > first);
+    assert_eq!(w2.snapshot_id, first, "a commit is not a snapshot");
+    assert_eq!(w2.catalog_version, w.catalog_version);
     let (_, now) = c.query("mydb", "SELECT count(*)::BIGINT FROM t", None).await.unwrap();
     assert_eq!(ints(&now, 0), [1500], "read-your-writes");
     let (old, then) = c.query("mydb", "SELECT count(*)::BIGINT FROM t", Some(first)).await.unwrap();
     assert_eq!(ints(&then, 0), [1000], "time travel");
     assert_eq!(old.snapshot_id, first);
+    let second = c.execute("mydb", "CHECKPOINT", None).await.unwrap().snapshot_id;
+    assert!(second > first);
+    let (_, sealed) = c.query("mydb", "SELECT count(*)::BIGINT FROM t", Some(second)).await.unwrap();
+    assert_eq!(ints(&sealed, 0), [1500]);
+    let (_, again) = c.query("mydb", "SELECT count(*)::BIGINT FROM t", Some(first)).await.unwrap();
+    assert_eq!(ints(&again, 0), [1000], "a snapshot never changes");
+    // A checkpoint with nothing new seals nothing.
+    assert_eq!(c.execute("mydb", "CHECKPOINT", None).await.unwrap().snapshot_id, second);
     // Catalog discovery is plain SQL.
     let (_, tables) = c.query("mydb", "SELECT table_name FROM duckdb_tables()", None).await.unwrap();
     let names = tables[0].column(0).as_any().downcast_ref::<StringArray>().unwrap();
@@ -110,6 +78,7 @@ async fn ingest_client_rows_and_stream_large_results() {
     assert_eq!((ints(&b, 0), ints(&b, 1)), (vec![2000], vec![2000]));
     // A big result streams in many batches; dropping the stream early is fine.
     let ex = c.execute("mydb", "SELECT range::BIGINT AS x FROM range(5000000)", None).await.unwrap();
+    assert!(ex.inline.is_none(), "a large result waits for Fetch");
     let mut stream = c.fetch(&ex.handle).await.unwrap();
     let first = stream.next().await.unwrap().unwrap();
     assert!(first.num_rows() > 0 && first.num_rows() < 5_000_000);
@@ -149,6 +118,14 @@ async fn wrong_tokens_unknown_names_and_hostile_sql_are_refused() {
         "SET memory_limit = '100GB'",
         "PRAGMA memory_limit = '100GB'",
         "SELECT * FROM read_parquet('http://127.0.0.1:1/x.parquet')",
+        "ATTACH ':memory:' AS scratch",
+        "DETACH \"writer-mydb\"",
+        "USE memory",
+        "SET search_path = 'memory'",
+        "RESET search_path",
+        "EXPORT DATABASE '/tmp/openduck-export'",
+        "SELECT 1; DROP TABLE t",
+        "BEGIN TRANSACTION",
     ];
     for sql in hostile {
         match c.execute("mydb", sql, None).await {
@@ -159,14 +136,23 @@ async fn wrong_tokens_unknown_names_and_hostile_sql_are_refused() {
         }
     }
     assert!(!std::path::Path::new("/tmp/openduck-stolen.csv").exists());
+    // Refusals name the statement; several statements are never run.
+    match c.execute("mydb", "ATTACH ':memory:' AS scratch", None).await {
+        Err(ClientError::PermissionDenied(m)) => assert!(m.contains("ATTACH"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    match c.execute("mydb", "SELECT 1; DROP TABLE t", None).await {
+        Err(ClientError::InvalidArgument(m)) => assert!(m.contains("exactly one SQL statement"), "{m}"),
+        other => panic!("{other:?}"),
+    }
     // The server is still up and unchanged.
     let (_, b) = c.query("mydb", "SELECT x::BIGINT FROM t", None).await.unwrap();
     assert_eq!(ints(&b, 0), [1]);
     s.shutdown().await;
 }
 
-/// Several clients writing and reading at once (each write a checkpoint and
-/// a snapshot). On a runtime with only 2 threads, as on a 2-core machine:
+/// Several clients writing, checkpointing and reading at once. On a runtime
+/// with only 2 threads, as on a 2-core machine:
 /// DuckDB work must never block the threads the mount's handlers need.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_and_readers_make_progress() {
@@ -181,9 +167,11 @@ async fn concurrent_writers_and_readers_make_progress() {
                 let sql = format!("CREATE OR REPLACE TABLE t{n} AS SELECT range::BIGINT AS i FROM range({})", 100 * (round + 1));
                 let w = c.execute("mydb", &sql, None).await.unwrap();
                 assert!(w.is_write);
-                let (r, b) = c.query("mydb", &format!("SELECT count(*)::BIGINT FROM t{n}"), None).await.unwrap();
-                assert!(r.snapshot_id >= w.snapshot_id, "read-your-writes");
-                assert_eq!(ints(&b, 0), [100 * (round + 1)]);
+                if round % 2 == 1 {
+                    c.execute("mydb", "CHECKPOINT", None).await.unwrap();
+                }
+                let (_, b) = c.query("mydb", &format!("SELECT count(*)::BIGINT FROM t{n}"), None).await.unwrap();
+                assert_eq!(ints(&b, 0), [100 * (round + 1)], "read-your-writes");
             }
         }));
     }
@@ -207,27 +195,18 @@ async fn concurrent_writers_and_readers_make_progress() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conditional_writes_and_the_snapshot_list() {
-    use query::client::Statement;
+async fn the_snapshot_list_is_sql() {
     let s = server().await;
     let mut c = s.client().await;
-    let first = c.execute("mydb", "CREATE TABLE t AS SELECT 1::BIGINT AS x", None).await.unwrap().snapshot_id;
-    // A write that expects the latest snapshot runs...
-    let ok = c.run(&Statement { expected_snapshot: Some(first), ..Statement::new("mydb", "INSERT INTO t VALUES (2)") }).await.unwrap();
-    assert!(ok.snapshot_id > first);
-    // ... one based on an older read is refused, and changes nothing.
-    let stale = Statement { expected_snapshot: Some(first), ..Statement::new("mydb", "DELETE FROM t") };
-    match c.run(&stale).await {
-        Err(ClientError::Conflict(m)) => assert!(m.contains(&format!("snapshot {first}")) && m.contains("again"), "{m}"),
-        other => panic!("expected a conflict, got {other:?}"),
-    }
-    let (_, b) = c.query("mydb", "SELECT count(*)::BIGINT FROM t", None).await.unwrap();
-    assert_eq!(ints(&b, 0), [2]);
+    c.execute("mydb", "CREATE TABLE t AS SELECT 1::BIGINT AS x", None).await.unwrap();
+    let first = c.execute("mydb", "CHECKPOINT", None).await.unwrap().snapshot_id;
+    c.execute("mydb", "INSERT INTO t VALUES (2)", None).await.unwrap();
+    let second = c.execute("mydb", "CHECKPOINT", None).await.unwrap().snapshot_id;
     // Snapshots are listed by plain SQL, on any snapshot, oldest first.
     let sql = "SELECT id, parent FROM openduck_snapshots() ORDER BY id";
     let (_, b) = c.query("mydb", sql, None).await.unwrap();
     let ids = ints(&b, 0);
-    assert_eq!(ids.last(), Some(&ok.snapshot_id));
+    assert_eq!(ids.last(), Some(&second));
     assert!(ids.contains(&first));
     let (_, old) = c.query("mydb", sql, Some(first)).await.unwrap();
     assert_eq!(ints(&old, 0), ids, "the list is the database's, whatever snapshot reads it");

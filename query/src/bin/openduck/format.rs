@@ -46,7 +46,7 @@ pub fn duration_ms(s: &str) -> Result<i64, String> {
         "d" => 86_400_000,
         _ => return Err(format!("invalid duration unit in '{s}': use ms, s, m, h or d")),
     };
-    Ok(n * mult)
+    n.checked_mul(mult).ok_or_else(|| format!("duration '{s}' is too long"))
 }
 
 #[cfg(test)]

@@ -6,11 +6,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::Args;
 use query::local::{LocalServer, LocalServerConfig};
 use query::sandbox::WorkerLimits;
+use query::writer::CheckpointPolicy;
 
 use crate::mount::{MountTuning, Stop};
 use crate::storage::StorageOpts;
@@ -38,8 +40,27 @@ pub struct ServeArgs {
     /// DuckDB threads per worker database.
     #[arg(long, default_value_t = 2)]
     pub threads: i64,
+    /// Checkpoint (seal a snapshot) once no commit came for this long.
+    #[arg(long, default_value = "2s", value_parser = positive_duration)]
+    pub checkpoint_idle: Duration,
+    /// ... and at the latest this long after the first unsealed commit.
+    #[arg(long, default_value = "30s", value_parser = positive_duration)]
+    pub checkpoint_max_delay: Duration,
+    /// ... or once DuckDB's WAL holds this many MiB.
+    #[arg(long, default_value_t = 16)]
+    pub checkpoint_wal_mib: u64,
+    /// Roll back a transaction whose client sent nothing for this long.
+    #[arg(long, default_value = "60s", value_parser = positive_duration)]
+    pub transaction_timeout: Duration,
     #[command(flatten)]
     pub tuning: MountTuning,
+}
+
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    match crate::format::duration_ms(s)? {
+        ms if ms > 0 => Ok(Duration::from_millis(ms as u64)),
+        _ => Err(format!("'{s}' must be longer than zero")),
+    }
 }
 
 pub async fn run(opts: &StorageOpts, args: ServeArgs) -> Result<()> {
@@ -65,6 +86,12 @@ pub async fn run(opts: &StorageOpts, args: ServeArgs) -> Result<()> {
         fuse_threads: args.tuning.fuse_threads,
         hydrate_bytes: args.tuning.hydrate_mib << 20,
         limits: WorkerLimits { temp_dir: od.data_dir().join("tmp").join("query"), memory_limit: args.memory_limit, threads: args.threads },
+        policy: CheckpointPolicy {
+            idle: args.checkpoint_idle,
+            max_delay: args.checkpoint_max_delay,
+            wal_bytes: args.checkpoint_wal_mib.max(1) << 20,
+            session_idle: args.transaction_timeout,
+        },
     };
     let server = LocalServer::start(od, cfg).await?;
     let addr = server.addr;

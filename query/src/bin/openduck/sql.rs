@@ -26,7 +26,7 @@ pub struct SqlArgs {
 pub async fn run(args: SqlArgs) -> Result<()> {
     let mut c = Client::connect(&args.endpoint, args.token.as_deref()).await?;
     let ex = c.execute(&args.db, &args.sql, args.snapshot).await?;
-    let batches: Vec<_> = c.fetch(&ex.handle).await?.try_collect().await?;
+    let batches: Vec<_> = c.rows(&ex).await?.try_collect().await?;
     if ex.is_write {
         println!("ok: {} rows affected; snapshot {}", ex.rows_affected, ex.snapshot_id);
     } else {

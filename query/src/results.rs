@@ -1,0 +1,264 @@
+//! Running a statement on a DuckDB connection and turning its rows into
+//! Arrow IPC chunks, and the registry of results waiting to be fetched.
+//!
+//! A result is one IPC stream (schema, batches, end marker) cut into chunks
+//! of about [`CHUNK_BYTES`]. A result that fits in its first chunk is
+//! answered inline by Execute (one round trip); a larger one waits behind a
+//! handle for Fetch, the producer running at most a few chunks ahead of the
+//! client (backpressure; a client that goes away stops the query).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, Int64Array};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use duckdb::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{QueryError, QueryResult};
+use crate::ingest::{self, Ingest};
+use crate::ipc;
+
+/// Chunks the producer may run ahead of the consumer.
+const CHANNEL_CHUNKS: usize = 4;
+/// Bytes of encoded batches per chunk; a result up to this size is answered
+/// inline by Execute.
+pub const CHUNK_BYTES: usize = 1 << 20;
+/// Unfetched results are dropped (and their queries stopped) after this.
+const HANDLE_TTL: Duration = Duration::from_secs(60);
+/// Batches with fewer rows than this are merged before they are encoded.
+const SPARSE_ROWS: usize = 1024;
+
+/// One piece of a result's IPC stream; `last` ends it.
+pub struct Chunk {
+    pub bytes: Vec<u8>,
+    pub last: bool,
+}
+
+pub type ChunkRx = mpsc::Receiver<QueryResult<Chunk>>;
+
+/// A statement's result as Execute sees it: its schema and first chunk.
+pub struct Produced {
+    pub schema: SchemaRef,
+    pub first: Chunk,
+    /// The rest (None when `first.last`).
+    pub rest: Option<ChunkRx>,
+}
+
+impl Produced {
+    /// The number in the `Count` column DuckDB returns for INSERT, UPDATE
+    /// and DELETE (0 if the result is not such a count).
+    pub fn count(&self) -> i64 {
+        if !self.first.last || self.schema.fields().len() != 1 || self.schema.field(0).name() != "Count" {
+            return 0;
+        }
+        let Ok((_, batches)) = ipc::decode_all(&self.first.bytes) else { return 0 };
+        let Some(col) = batches.first().map(|b| b.column(0).clone()) else { return 0 };
+        col.as_any().downcast_ref::<Int64Array>().filter(|a| !a.is_empty() && a.is_valid(0)).map(|a| a.value(0)).unwrap_or(0)
+    }
+}
+
+/// Sparse batches waiting to be merged into one.
+#[derive(Default)]
+struct SparseBatches {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+}
+
+impl SparseBatches {
+    fn push(&mut self, batch: RecordBatch, encoder: &mut ipc::ChunkEncoder) -> QueryResult<()> {
+        if batch.num_rows() >= SPARSE_ROWS {
+            self.flush(encoder)?;
+            return encoder.append(&batch);
+        }
+        self.rows += batch.num_rows();
+        self.batches.push(batch);
+        if self.rows >= 2 * SPARSE_ROWS {
+            self.flush(encoder)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, encoder: &mut ipc::ChunkEncoder) -> QueryResult<()> {
+        let Some(first) = self.batches.first() else { return Ok(()) };
+        let merged = arrow::compute::concat_batches(&first.schema(), &self.batches).map_err(|e| QueryError::Internal(format!("merging batches: {e}")))?;
+        self.batches.clear();
+        self.rows = 0;
+        encoder.append(&merged)
+    }
+}
+
+/// Where a producer's chunks go: `false` when nobody wants more.
+pub trait ChunkSink {
+    fn send(&mut self, chunk: QueryResult<Chunk>) -> bool;
+}
+
+/// Streaming to Execute/Fetch through a bounded channel.
+pub struct ChannelSink(pub mpsc::Sender<QueryResult<Chunk>>);
+
+impl ChunkSink for ChannelSink {
+    fn send(&mut self, chunk: QueryResult<Chunk>) -> bool {
+        self.0.blocking_send(chunk).is_ok()
+    }
+}
+
+/// Collecting a whole result in memory (inside a transaction, whose
+/// connection must be free for the next statement), up to a limit.
+pub struct CollectSink {
+    pub chunks: Vec<QueryResult<Chunk>>,
+    bytes: usize,
+    limit: usize,
+}
+
+impl CollectSink {
+    pub fn new(limit: usize) -> Self {
+        CollectSink { chunks: Vec::new(), bytes: 0, limit }
+    }
+}
+
+impl ChunkSink for CollectSink {
+    fn send(&mut self, chunk: QueryResult<Chunk>) -> bool {
+        if let Ok(c) = &chunk {
+            self.bytes += c.bytes.len();
+            if self.bytes > self.limit {
+                self.chunks.push(Err(QueryError::TooLarge(format!(
+                    "a result inside a transaction is held in the server's memory, and this one is larger than {} MiB: \
+                     read it outside the transaction, or narrow it",
+                    self.limit >> 20
+                ))));
+                return false;
+            }
+        }
+        self.chunks.push(chunk);
+        true
+    }
+}
+
+/// Run `sql` on `conn` (a blocking thread) with the ingested rows loaded
+/// first: report its schema (or error) on `started`, then its chunks.
+pub fn produce(conn: &Connection, sql: &str, ingest: Option<&Ingest>, started: oneshot::Sender<QueryResult<SchemaRef>>, sink: &mut dyn ChunkSink) {
+    let table = match ingest.map(|i| ingest::load(conn, i)).transpose() {
+        Ok(t) => t,
+        Err(e) => return drop(started.send(Err(e))),
+    };
+    run(conn, sql, started, sink);
+    if let Some(t) = table {
+        // Inside a transaction the connection lives on: leave nothing behind.
+        let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS temp.main.{t}"));
+    }
+}
+
+fn run(conn: &Connection, sql: &str, started: oneshot::Sender<QueryResult<SchemaRef>>, sink: &mut dyn ChunkSink) {
+    let mut stmt = match conn.prepare(sql) {
+        Ok(s) => s,
+        Err(e) => return drop(started.send(Err(QueryError::from_duckdb(e)))),
+    };
+    let stream = match stmt.stream_arrow([]) {
+        Ok(s) => s,
+        Err(e) => return drop(started.send(Err(QueryError::from_duckdb(e)))),
+    };
+    let schema = stream.get_schema();
+    let mut encoder = match ipc::ChunkEncoder::new(&schema) {
+        Ok(e) => e,
+        Err(e) => return drop(started.send(Err(e))),
+    };
+    if started.send(Ok(schema)).is_err() {
+        return;
+    }
+    // Full DuckDB chunks are encoded as they are (no copy); sparse ones (e.g.
+    // after a selective filter) are merged first, so per-batch framing stays
+    // small next to the data.
+    let mut sparse = SparseBatches::default();
+    for batch in stream {
+        let appended = batch.map_err(QueryError::from_duckdb).and_then(|b| sparse.push(b, &mut encoder));
+        if let Err(e) = appended {
+            sink.send(Err(e));
+            return;
+        }
+        if encoder.buffered() >= CHUNK_BYTES && !sink.send(Ok(Chunk { bytes: encoder.take(), last: false })) {
+            return; // client gone: dropping the stream stops DuckDB
+        }
+    }
+    let end = sparse.flush(&mut encoder).and_then(|()| encoder.finish()).map(|bytes| Chunk { bytes, last: true });
+    // The statement is finished (and an autocommit one committed) before
+    // anyone is told the result is complete.
+    drop(stmt);
+    sink.send(end);
+}
+
+/// Start `work` on a blocking thread and wait for the schema and first chunk.
+pub async fn start(work: impl FnOnce(oneshot::Sender<QueryResult<SchemaRef>>, &mut dyn ChunkSink) + Send + 'static) -> QueryResult<Produced> {
+    let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS);
+    let (started_tx, started_rx) = oneshot::channel();
+    tokio::task::spawn_blocking(move || work(started_tx, &mut ChannelSink(tx)));
+    let schema = started_rx.await.map_err(|_| QueryError::Internal("the query stopped before it started".into()))??;
+    let first = rx.recv().await.ok_or_else(|| QueryError::Internal("the query stopped without a result".into()))??;
+    let rest = (!first.last).then_some(rx);
+    Ok(Produced { schema, first, rest })
+}
+
+/// A result produced completely already (collected inside a transaction).
+pub fn collected(schema: SchemaRef, chunks: Vec<QueryResult<Chunk>>) -> QueryResult<Produced> {
+    let mut it = chunks.into_iter();
+    let first = it.next().ok_or_else(|| QueryError::Internal("empty result".into()))??;
+    if first.last {
+        return Ok(Produced { schema, first, rest: None });
+    }
+    let rest: Vec<_> = it.collect();
+    let (tx, rx) = mpsc::channel(rest.len().max(1));
+    for c in rest {
+        let _ = tx.try_send(c);
+    }
+    Ok(Produced { schema, first, rest: Some(rx) })
+}
+
+/// The rows behind a handle: the first chunk (already produced), then the rest.
+pub struct Fetching {
+    first: Option<Vec<u8>>,
+    rest: ChunkRx,
+}
+
+impl Fetching {
+    pub async fn next(&mut self) -> Option<QueryResult<Vec<u8>>> {
+        if let Some(b) = self.first.take() {
+            return Some(Ok(b));
+        }
+        self.rest.recv().await.map(|c| c.map(|c| c.bytes))
+    }
+}
+
+struct Pending {
+    rows: Fetching,
+    created: Instant,
+}
+
+/// Results waiting for Fetch, by handle.
+#[derive(Default)]
+pub struct Handles {
+    pending: Mutex<HashMap<String, Pending>>,
+    counter: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Handles {
+    /// Keep the rest of a result for Fetch; its handle.
+    pub fn park(&self, first: Vec<u8>, rest: ChunkRx) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let seed = format!("{n}-{:?}-{}", std::time::SystemTime::now(), std::process::id());
+        let handle = blake3::hash(seed.as_bytes()).to_hex()[..32].to_string();
+        let mut pending = lock(&self.pending);
+        pending.retain(|_, p| p.created.elapsed() < HANDLE_TTL);
+        pending.insert(handle.clone(), Pending { rows: Fetching { first: Some(first), rest }, created: Instant::now() });
+        handle
+    }
+
+    pub fn take(&self, handle: &str) -> QueryResult<Fetching> {
+        lock(&self.pending).remove(handle).map(|p| p.rows).ok_or_else(|| QueryError::UnknownHandle(handle.to_string()))
+    }
+}
