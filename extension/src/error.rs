@@ -20,6 +20,7 @@ pub enum ErrorCode {
     /// A Rust panic caught at the FFI boundary.
     Internal = 10,
     Conflict = 11,
+    Unavailable = 12,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,7 @@ impl ExtensionError {
                 ClientError::PermissionDenied(_) => ErrorCode::PermissionDenied,
                 ClientError::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
                 ClientError::Conflict(_) => ErrorCode::Conflict,
+                ClientError::Unavailable(_) => ErrorCode::Unavailable,
                 ClientError::Server { .. } => ErrorCode::Server,
                 ClientError::Arrow(_) => ErrorCode::Arrow,
             },

@@ -12,7 +12,7 @@ use crate::error::{ErrorCode, ExtensionError, ExtensionResult};
 use crate::session::{Outcome, Session};
 use query::client::Statement;
 
-pub const API_VERSION: u32 = 2;
+pub const API_VERSION: u32 = 3;
 
 #[repr(C)]
 pub struct OpenDuckError {
@@ -25,6 +25,13 @@ pub struct OpenDuckResult {
     snapshot_id: i64,
     is_write: i32,
     rows_affected: i64,
+    catalog_version: u64,
+}
+
+#[repr(C)]
+pub struct OpenDuckTxn {
+    id: *const c_char,
+    start: i32,
 }
 
 #[repr(C)]
@@ -41,24 +48,33 @@ pub struct OpenDuckSession(Session);
 pub struct ClientApi {
     version: u32,
     connect: unsafe extern "C" fn(*const c_char, *const c_char, *const c_char, *mut OpenDuckError) -> *mut OpenDuckSession,
-    query: unsafe extern "C" fn(*mut OpenDuckSession, *const c_char, i64, *mut FFI_ArrowArrayStream, *mut OpenDuckResult, *mut OpenDuckError) -> i32,
-    execute: unsafe extern "C" fn(*mut OpenDuckSession, *const c_char, i64, *mut OpenDuckResult, *mut OpenDuckError) -> i32,
-    execute_ingest: unsafe extern "C" fn(
+    query: unsafe extern "C" fn(
         *mut OpenDuckSession,
         *const c_char,
-        *const c_char,
         i64,
+        *const OpenDuckTxn,
         *mut FFI_ArrowArrayStream,
         *mut OpenDuckResult,
         *mut OpenDuckError,
     ) -> i32,
+    execute: unsafe extern "C" fn(*mut OpenDuckSession, *const c_char, *const OpenDuckTxn, *mut OpenDuckResult, *mut OpenDuckError) -> i32,
+    execute_ingest: unsafe extern "C" fn(
+        *mut OpenDuckSession,
+        *const c_char,
+        *const c_char,
+        *const OpenDuckTxn,
+        *mut FFI_ArrowArrayStream,
+        *mut OpenDuckResult,
+        *mut OpenDuckError,
+    ) -> i32,
+    new_txn_id: unsafe extern "C" fn(*mut c_char),
     stats: unsafe extern "C" fn(*mut OpenDuckSession, *mut OpenDuckStats),
     free_session: unsafe extern "C" fn(*mut OpenDuckSession),
     free_error: unsafe extern "C" fn(*mut OpenDuckError),
 }
 
 pub static API: ClientApi =
-    ClientApi { version: API_VERSION, connect, query, execute, execute_ingest, stats, free_session, free_error };
+    ClientApi { version: API_VERSION, connect, query, execute, execute_ingest, new_txn_id, stats, free_session, free_error };
 
 /// Run `f`, turning errors and panics into a code plus `*error`.
 fn guarded(error: *mut OpenDuckError, f: impl FnOnce() -> ExtensionResult<()>) -> i32 {
@@ -111,9 +127,28 @@ fn snapshot_arg(snapshot: i64) -> Option<i64> {
     (snapshot >= 0).then_some(snapshot)
 }
 
+/// `stmt` inside the transaction `txn` (null: autocommit).
+///
+/// # Safety
+/// `txn` is null or points to a valid openduck_txn whose id is a valid string.
+unsafe fn with_txn(stmt: Statement, txn: *const OpenDuckTxn) -> ExtensionResult<Statement> {
+    match unsafe { txn.as_ref() } {
+        None => Ok(stmt),
+        Some(t) => {
+            let id = unsafe { text(t.id, "transaction id") }?;
+            Ok(stmt.in_session(id, t.start != 0))
+        }
+    }
+}
+
 fn write_result(result: *mut OpenDuckResult, o: Outcome) {
     if !result.is_null() {
-        let r = OpenDuckResult { snapshot_id: o.snapshot_id, is_write: o.is_write as i32, rows_affected: o.rows_affected };
+        let r = OpenDuckResult {
+            snapshot_id: o.snapshot_id,
+            is_write: o.is_write as i32,
+            rows_affected: o.rows_affected,
+            catalog_version: o.catalog_version,
+        };
         // SAFETY: the caller passes a valid, writable openduck_result.
         unsafe { result.write(r) };
     }
@@ -141,6 +176,7 @@ unsafe extern "C" fn query(
     s: *mut OpenDuckSession,
     sql: *const c_char,
     snapshot: i64,
+    txn: *const OpenDuckTxn,
     out: *mut FFI_ArrowArrayStream,
     result: *mut OpenDuckResult,
     error: *mut OpenDuckError,
@@ -150,7 +186,8 @@ unsafe extern "C" fn query(
         if out.is_null() {
             return Err(ExtensionError::InvalidInput("output stream is NULL".into()));
         }
-        let (outcome, reader) = s.query(sql, snapshot_arg(snapshot))?;
+        let stmt = Statement { snapshot: snapshot_arg(snapshot), ..s.statement(sql) };
+        let (outcome, reader) = s.query(unsafe { with_txn(stmt, txn) }?)?;
         // SAFETY: `out` is valid and writable; the C++ side releases it.
         unsafe { out.write(FFI_ArrowArrayStream::new(Box::new(reader))) };
         write_result(result, outcome);
@@ -161,13 +198,13 @@ unsafe extern "C" fn query(
 unsafe extern "C" fn execute(
     s: *mut OpenDuckSession,
     sql: *const c_char,
-    expected_snapshot: i64,
+    txn: *const OpenDuckTxn,
     result: *mut OpenDuckResult,
     error: *mut OpenDuckError,
 ) -> i32 {
     guarded(error, || {
         let (s, sql) = unsafe { (session(s)?, text(sql, "sql")?) };
-        let stmt = Statement { expected_snapshot: snapshot_arg(expected_snapshot), ..s.statement(sql) };
+        let stmt = unsafe { with_txn(s.statement(sql), txn) }?;
         write_result(result, s.execute(stmt)?);
         Ok(())
     })
@@ -177,7 +214,7 @@ unsafe extern "C" fn execute_ingest(
     s: *mut OpenDuckSession,
     sql: *const c_char,
     table: *const c_char,
-    expected_snapshot: i64,
+    txn: *const OpenDuckTxn,
     input: *mut FFI_ArrowArrayStream,
     result: *mut OpenDuckResult,
     error: *mut OpenDuckError,
@@ -189,10 +226,24 @@ unsafe extern "C" fn execute_ingest(
         // SAFETY: `input` is a valid stream; from_raw moves it out (we own it now).
         let reader = unsafe { RecordBatchStreamReader::from_raw(input) }?;
         let (s, sql, table) = unsafe { (session(s)?, text(sql, "sql")?, text(table, "table")?) };
-        let stmt = Statement { expected_snapshot: snapshot_arg(expected_snapshot), ..s.statement(sql) };
+        let stmt = unsafe { with_txn(s.statement(sql), txn) }?;
         write_result(result, s.execute_ingest(stmt, table, reader)?);
         Ok(())
     })
+}
+
+unsafe extern "C" fn new_txn_id(out: *mut c_char) {
+    if out.is_null() {
+        return;
+    }
+    let id = query::client::new_session_id();
+    let bytes = id.as_bytes();
+    let n = bytes.len().min(32);
+    // SAFETY: the caller passes a buffer of 33 bytes.
+    unsafe {
+        ptr::copy_nonoverlapping(bytes.as_ptr().cast::<c_char>(), out, n);
+        out.add(n).write(0);
+    }
 }
 
 unsafe extern "C" fn stats(s: *mut OpenDuckSession, out: *mut OpenDuckStats) {

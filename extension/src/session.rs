@@ -23,11 +23,12 @@ pub struct Outcome {
     pub snapshot_id: i64,
     pub is_write: bool,
     pub rows_affected: i64,
+    pub catalog_version: u64,
 }
 
 impl From<&Executed> for Outcome {
     fn from(e: &Executed) -> Self {
-        Outcome { snapshot_id: e.snapshot_id, is_write: e.is_write, rows_affected: e.rows_affected }
+        Outcome { snapshot_id: e.snapshot_id, is_write: e.is_write, rows_affected: e.rows_affected, catalog_version: e.catalog_version }
     }
 }
 
@@ -40,27 +41,25 @@ impl Session {
         Ok(Session { client, database: database.to_string() })
     }
 
-    /// Start `sql`; its rows are pulled lazily by the returned reader.
-    pub fn query(&self, sql: &str, snapshot: Option<i64>) -> ExtensionResult<(Outcome, RemoteBatchReader)> {
+    /// Start a statement; its rows come with the answer (small results) or
+    /// are pulled lazily by the returned reader.
+    pub fn query(&self, stmt: Statement) -> ExtensionResult<(Outcome, RemoteBatchReader)> {
         let mut client = self.client.clone();
-        let db = self.database.clone();
-        let sql = sql.to_string();
         let (executed, stream) = runtime::block_on(async move {
-            let executed = client.execute(&db, &sql, snapshot).await?;
-            let stream = client.fetch(&executed.handle).await?;
+            let executed = client.run(&stmt).await?;
+            let stream = client.rows(&executed).await?;
             Ok::<_, ExtensionError>((executed, stream))
         })??;
         let outcome = Outcome::from(&executed);
         Ok((outcome, RemoteBatchReader::new(executed.schema, stream)))
     }
 
-    /// Run a statement and drop its rows (DDL, writes).
+    /// Run a statement and drop its rows (DDL, writes, COMMIT).
     pub fn execute(&self, stmt: Statement) -> ExtensionResult<Outcome> {
         let mut client = self.client.clone();
         runtime::block_on(async move {
             let executed = client.run(&stmt).await?;
-            // Fetch releases the server's handle; the rows are not needed.
-            let _rows: Vec<RecordBatch> = client.fetch(&executed.handle).await?.try_collect().await?;
+            Self::release(&mut client, &executed).await?;
             Ok(Outcome::from(&executed))
         })?
     }
@@ -71,10 +70,18 @@ impl Session {
         let executed = ingest::execute(&self.client, &stmt, table, input)?;
         let mut client = self.client.clone();
         runtime::block_on(async move {
-            // Fetch releases the server's handle; the rows (a row count) are not needed.
-            let _rows: Vec<RecordBatch> = client.fetch(&executed.handle).await?.try_collect().await?;
+            Self::release(&mut client, &executed).await?;
             Ok(Outcome::from(&executed))
         })?
+    }
+
+    /// A result left on the server (too large to come inline) is fetched
+    /// and dropped, which releases it; inline ones need nothing.
+    async fn release(client: &mut Client, executed: &Executed) -> ExtensionResult<()> {
+        if executed.inline.is_none() {
+            let _rows: Vec<RecordBatch> = client.fetch(&executed.handle).await?.try_collect().await?;
+        }
+        Ok(())
     }
 
     /// A statement on this session's database.

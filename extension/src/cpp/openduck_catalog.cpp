@@ -47,6 +47,63 @@ int64_t OpenDuckCatalog::ReadSnapshot(ClientContext &context) {
 	return OpenDuckTransaction::Get(context, *this).ReadSnapshot();
 }
 
+shared_ptr<OpenDuckSchemaSet> OpenDuckCatalog::CachedSchemas(ClientContext &context) {
+	{
+		lock_guard<mutex> guard(cache_lock);
+		if (cache) {
+			return cache;
+		}
+	}
+	// Loaded outside the lock (a round trip); concurrent loads are harmless.
+	auto loaded = OpenDuckSchemaSet::Load(*this, context, url.snapshot, nullptr);
+	lock_guard<mutex> guard(cache_lock);
+	cache = loaded;
+	cache_version = loaded->CatalogVersion();
+	return loaded;
+}
+
+//! DESCRIBE results kept per attachment.
+static constexpr idx_t DESCRIBED_QUERIES = 256;
+
+bool OpenDuckCatalog::CachedDescribe(const string &sql, vector<LogicalType> &types, vector<Identifier> &names) {
+	lock_guard<mutex> guard(cache_lock);
+	auto it = described.find(sql);
+	if (it == described.end() || it->second.version != last_version || last_version == 0) {
+		return false;
+	}
+	types = it->second.types;
+	names = it->second.names;
+	return true;
+}
+
+void OpenDuckCatalog::CacheDescribe(const string &sql, uint64_t version, const vector<LogicalType> &types,
+                                    const vector<Identifier> &names) {
+	lock_guard<mutex> guard(cache_lock);
+	if (described.size() >= DESCRIBED_QUERIES) {
+		described.clear();
+	}
+	last_version = version;
+	described[sql] = Described {version, types, names};
+}
+
+void OpenDuckCatalog::ObserveVersion(uint64_t version) {
+	lock_guard<mutex> guard(cache_lock);
+	last_version = version;
+	if (cache && cache_version != version) {
+		retained.push_back(std::move(cache));
+		cache.reset();
+	}
+}
+
+void OpenDuckCatalog::InvalidateCache() {
+	lock_guard<mutex> guard(cache_lock);
+	described.clear();
+	if (cache) {
+		retained.push_back(std::move(cache));
+		cache.reset();
+	}
+}
+
 OpenDuckCatalog &OpenDuckCatalog::Find(ClientContext &context, const string &name, const string &function) {
 	auto catalog = Catalog::GetCatalogEntry(context, Identifier(name));
 	if (!catalog || catalog->GetCatalogType() != "openduck") {
@@ -67,26 +124,17 @@ void OpenDuckCatalog::CheckWritable(ClientContext &context, const string &statem
 		                          "to write",
 		                          statement, GetName().GetIdentifierName());
 	}
-	if (!context.transaction.IsAutoCommit()) {
-		throw TransactionException("OpenDuck: cannot %s on '%s' inside BEGIN ... COMMIT: a remote write commits on "
-		                           "the server at once and could not be rolled back with the transaction; run it "
-		                           "outside the transaction (autocommit)",
-		                           statement, GetName().GetIdentifierName());
-	}
 }
 
-void OpenDuckCatalog::AfterWrite(ClientContext &context, const openduck_result &result) {
-	OpenDuckTransaction::Get(context, *this).AfterWrite(result.snapshot_id);
-}
-
-openduck_result OpenDuckCatalog::ExecuteWrite(ClientContext &context, const string &sql) {
-	auto result = client->Execute(sql);
-	AfterWrite(context, result);
+openduck_result OpenDuckCatalog::ExecuteDdl(ClientContext &context, const string &sql) {
+	auto &transaction = OpenDuckTransaction::Get(context, *this);
+	auto result = transaction.Execute(context, sql);
+	transaction.ChangedCatalog();
 	return result;
 }
 
 void OpenDuckCatalog::Retain(shared_ptr<OpenDuckSchemaSet> schemas) {
-	lock_guard<mutex> guard(retained_lock);
+	lock_guard<mutex> guard(cache_lock);
 	retained.push_back(std::move(schemas));
 	while (retained.size() > RETAINED_SCHEMA_SETS) {
 		retained.pop_front();
@@ -97,7 +145,7 @@ optional_ptr<CatalogEntry> OpenDuckCatalog::CreateSchema(CatalogTransaction tran
 	CheckWritable(transaction.GetContext(), "CREATE SCHEMA");
 	auto &context = transaction.GetContext();
 	auto name = info.SchemaName().GetIdentifierName();
-	ExecuteWrite(context, OpenDuckSql::CreatePrefix(info.on_conflict, "SCHEMA") + OpenDuckSql::Quote(name));
+	ExecuteDdl(context, OpenDuckSql::CreatePrefix(info.on_conflict, "SCHEMA") + OpenDuckSql::Quote(name));
 	return GetSchemas(context).GetSchema(Identifier(name)).get();
 }
 
@@ -111,7 +159,7 @@ void OpenDuckCatalog::DropSchema(ClientContext &context, DropInfo &info) {
 	if (info.cascade) {
 		sql += " CASCADE";
 	}
-	ExecuteWrite(context, sql);
+	ExecuteDdl(context, sql);
 }
 
 optional_ptr<SchemaCatalogEntry> OpenDuckCatalog::LookupSchema(CatalogTransaction transaction,
@@ -166,6 +214,8 @@ PhysicalOperator &OpenDuckCatalog::PlanDelete(ClientContext &context, PhysicalPl
 	if (op.return_chunk) {
 		throw NotImplementedException("OpenDuck: DELETE ... RETURNING is not supported on remote tables");
 	}
+	// The row ids scanned and the delete must see one state: one server-side transaction.
+	OpenDuckTransaction::Get(context, *this).RequireRemoteTransaction();
 	auto &modify = planner.Make<OpenDuckModify>(op, *this);
 	modify.children.push_back(plan);
 	return modify;
@@ -177,6 +227,8 @@ PhysicalOperator &OpenDuckCatalog::PlanUpdate(ClientContext &context, PhysicalPl
 	if (op.return_chunk) {
 		throw NotImplementedException("OpenDuck: UPDATE ... RETURNING is not supported on remote tables");
 	}
+	// The row ids scanned and the update must see one state: one server-side transaction.
+	OpenDuckTransaction::Get(context, *this).RequireRemoteTransaction();
 	auto &modify = planner.Make<OpenDuckModify>(op, *this, plan.types);
 	modify.children.push_back(plan);
 	return modify;

@@ -80,6 +80,8 @@ void OpenDuckClient::ThrowError(int32_t code, const string &message) {
 		throw CatalogException("OpenDuck: %s", message);
 	case OPENDUCK_ERROR_CONFLICT:
 		throw TransactionException("OpenDuck: %s", message);
+	case OPENDUCK_ERROR_UNAVAILABLE:
+		throw IOException("OpenDuck (retry later): %s", message);
 	case OPENDUCK_ERROR_INVALID_INPUT:
 	case OPENDUCK_ERROR_INVALID_ARGUMENT:
 	case OPENDUCK_ERROR_FAILED_PRECONDITION:
@@ -109,11 +111,12 @@ shared_ptr<OpenDuckClient> OpenDuckClient::Connect(const string &endpoint, const
 	return shared_ptr<OpenDuckClient>(new OpenDuckClient(session, endpoint, database));
 }
 
-int32_t OpenDuckClient::TryQuery(const string &sql, int64_t snapshot, openduck_result &result,
-                                 unique_ptr<ArrowArrayStreamWrapper> &stream, string &message) const {
+int32_t OpenDuckClient::TryQuery(const string &sql, int64_t snapshot, const openduck_txn *txn,
+                                 openduck_result &result, unique_ptr<ArrowArrayStreamWrapper> &stream,
+                                 string &message) const {
 	stream = make_uniq<ArrowArrayStreamWrapper>();
 	openduck_error error {0, nullptr};
-	auto code = Api().query(session, sql.c_str(), snapshot, &stream->arrow_array_stream, &result, &error);
+	auto code = Api().query(session, sql.c_str(), snapshot, txn, &stream->arrow_array_stream, &result, &error);
 	if (code != OPENDUCK_OK) {
 		stream.reset();
 		message = TakeMessage(error);
@@ -121,37 +124,52 @@ int32_t OpenDuckClient::TryQuery(const string &sql, int64_t snapshot, openduck_r
 	return code;
 }
 
-unique_ptr<ArrowArrayStreamWrapper> OpenDuckClient::Query(const string &sql, int64_t snapshot,
+unique_ptr<ArrowArrayStreamWrapper> OpenDuckClient::Query(const string &sql, int64_t snapshot, const openduck_txn *txn,
                                                           openduck_result &result) const {
 	unique_ptr<ArrowArrayStreamWrapper> stream;
 	string message;
-	auto code = TryQuery(sql, snapshot, result, stream, message);
+	auto code = TryQuery(sql, snapshot, txn, result, stream, message);
 	if (code != OPENDUCK_OK) {
 		ThrowError(code, message);
 	}
 	return stream;
 }
 
-openduck_result OpenDuckClient::Execute(const string &sql, int64_t expected_snapshot) const {
-	openduck_result result {0, 0, 0};
+int32_t OpenDuckClient::TryExecute(const string &sql, const openduck_txn *txn, openduck_result &result,
+                                   string &message) const {
 	openduck_error error {0, nullptr};
-	auto code = Api().execute(session, sql.c_str(), expected_snapshot, &result, &error);
+	auto code = Api().execute(session, sql.c_str(), txn, &result, &error);
+	if (code != OPENDUCK_OK) {
+		message = TakeMessage(error);
+	}
+	return code;
+}
+
+openduck_result OpenDuckClient::Execute(const string &sql, const openduck_txn *txn) const {
+	openduck_result result {0, 0, 0, 0};
+	string message;
+	auto code = TryExecute(sql, txn, result, message);
+	if (code != OPENDUCK_OK) {
+		ThrowError(code, message);
+	}
+	return result;
+}
+
+openduck_result OpenDuckClient::ExecuteIngest(const string &sql, const string &table, ArrowArrayStream &input,
+                                              const openduck_txn *txn) const {
+	openduck_result result {0, 0, 0, 0};
+	openduck_error error {0, nullptr};
+	auto code = Api().execute_ingest(session, sql.c_str(), table.c_str(), txn, &input, &result, &error);
 	if (code != OPENDUCK_OK) {
 		ThrowError(code, TakeMessage(error));
 	}
 	return result;
 }
 
-openduck_result OpenDuckClient::ExecuteIngest(const string &sql, const string &table, ArrowArrayStream &input,
-                                              int64_t expected_snapshot) const {
-	openduck_result result {0, 0, 0};
-	openduck_error error {0, nullptr};
-	auto code =
-	    Api().execute_ingest(session, sql.c_str(), table.c_str(), expected_snapshot, &input, &result, &error);
-	if (code != OPENDUCK_OK) {
-		ThrowError(code, TakeMessage(error));
-	}
-	return result;
+string OpenDuckClient::NewTransactionId() {
+	char id[33] = {0};
+	Api().new_txn_id(id);
+	return string(id);
 }
 
 openduck_stats OpenDuckClient::Stats() const {

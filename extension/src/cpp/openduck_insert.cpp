@@ -34,6 +34,7 @@ OpenDuckInsert::OpenDuckInsert(PhysicalPlan &plan, LogicalOperator &op, OpenDuck
 	target = OpenDuckSql::Table(schema.name.GetIdentifierName(), create.GetTableName().GetIdentifierName());
 	remote_sql = OpenDuckSql::CreatePrefix(create.on_conflict, "TABLE") + target + " AS " +
 	             OpenDuckSql::SelectIngest(names, types);
+	creates_table = true;
 }
 
 } // namespace duckdb

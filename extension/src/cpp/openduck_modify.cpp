@@ -21,7 +21,6 @@ static string RowIdMatch() {
 
 OpenDuckModify::OpenDuckModify(PhysicalPlan &plan, LogicalDelete &op, OpenDuckCatalog &catalog)
     : OpenDuckUpload(plan, op, catalog, "OPENDUCK_DELETE") {
-	conditional = true;
 	run_when_empty = false;
 	target = TableOf(op.table);
 	SendColumn(op.expressions[0]->Cast<BoundReferenceExpression>().Index(), LogicalType::BIGINT);
@@ -32,7 +31,6 @@ OpenDuckModify::OpenDuckModify(PhysicalPlan &plan, LogicalDelete &op, OpenDuckCa
 OpenDuckModify::OpenDuckModify(PhysicalPlan &plan, LogicalUpdate &op, OpenDuckCatalog &catalog,
                                const vector<LogicalType> &input)
     : OpenDuckUpload(plan, op, catalog, "OPENDUCK_UPDATE") {
-	conditional = true;
 	run_when_empty = false;
 	target = TableOf(op.table);
 	// The rowid is the last input column.

@@ -6,6 +6,7 @@
 #include "openduck/openduck_catalog.hpp"
 #include "openduck/openduck_remote_result.hpp"
 #include "openduck/openduck_sql.hpp"
+#include "openduck/openduck_transaction.hpp"
 
 namespace duckdb {
 
@@ -40,11 +41,15 @@ struct OpenDuckWriteState : public GlobalTableFunctionState {
 	bool returned = false;
 };
 
-//! The result names and types of `sql`, from a DESCRIBE on the server.
+//! The result names and types of `sql`, from a DESCRIBE on the server (cached per catalog version: a
+//! statement run again needs no DESCRIBE).
 static void DescribeRemote(ClientContext &context, OpenDuckCatalog &catalog, const string &sql,
                            vector<LogicalType> &types, vector<Identifier> &names) {
-	openduck_result result {0, 0, 0};
-	auto stream = catalog.GetClient().Query("DESCRIBE " + sql, catalog.ReadSnapshot(context), result);
+	if (catalog.CachedDescribe(sql, types, names)) {
+		return;
+	}
+	openduck_result result {0, 0, 0, 0};
+	auto stream = OpenDuckTransaction::Get(context, catalog).Query(context, "DESCRIBE " + sql, result);
 	OpenDuckChunkReader reader(context, std::move(stream));
 	DataChunk chunk;
 	chunk.Initialize(context, reader.Types());
@@ -62,6 +67,7 @@ static void DescribeRemote(ClientContext &context, OpenDuckCatalog &catalog, con
 	if (types.empty()) {
 		throw BinderException("%s: the server described no result columns for: %s", FUNCTION_NAME, sql);
 	}
+	catalog.CacheDescribe(sql, result.catalog_version, types, names);
 }
 
 static unique_ptr<FunctionData> Bind(ClientContext &context, TableFunctionBindInput &input,
@@ -124,12 +130,12 @@ static unique_ptr<GlobalTableFunctionState> InitGlobal(ClientContext &context, T
 	auto &bind = input.bind_data->Cast<OpenDuckQueryBindData>();
 	if (bind.is_write) {
 		auto state = make_uniq<OpenDuckWriteState>();
-		state->rows_affected = bind.catalog.ExecuteWrite(context, bind.sql).rows_affected;
+		state->rows_affected = OpenDuckTransaction::Get(context, bind.catalog).Execute(context, bind.sql).rows_affected;
 		return std::move(state);
 	}
-	openduck_result result {0, 0, 0};
+	openduck_result result {0, 0, 0, 0};
 	auto sql = RemoteSql(bind, &input.column_ids);
-	auto stream = bind.catalog.GetClient().Query(sql, bind.catalog.ReadSnapshot(context), result);
+	auto stream = OpenDuckTransaction::Get(context, bind.catalog).Query(context, sql, result);
 	// The remote result holds the requested real columns, in order.
 	vector<idx_t> remote_column;
 	idx_t next_remote = 0;

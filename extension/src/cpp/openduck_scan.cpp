@@ -11,6 +11,7 @@
 #include "openduck/openduck_remote_result.hpp"
 #include "openduck/openduck_sql.hpp"
 #include "openduck/openduck_table_entry.hpp"
+#include "openduck/openduck_transaction.hpp"
 
 namespace duckdb {
 
@@ -128,8 +129,8 @@ static unique_ptr<GlobalTableFunctionState> InitGlobal(ClientContext &context, T
 	vector<string> run_time_remote;
 	auto local_filter = RunTimeFilters(bind, input, run_time_remote);
 	auto sql = OpenDuckScan::RemoteSql(bind, input.column_ids, run_time_remote);
-	openduck_result result {0, 0, 0};
-	auto stream = bind.catalog.GetClient().Query(sql, bind.catalog.ReadSnapshot(context), result);
+	openduck_result result {0, 0, 0, 0};
+	auto stream = OpenDuckTransaction::Get(context, bind.catalog).Query(context, sql, result);
 	vector<idx_t> remote_column;
 	idx_t next_remote = 0;
 	for (auto column_id : input.column_ids) {

@@ -4,7 +4,9 @@
 #include "duckdb/parser/parsed_data/drop_info.hpp"
 #include "duckdb/planner/parsed_data/bound_create_table_info.hpp"
 #include "openduck/openduck_catalog.hpp"
+#include "openduck/openduck_schema_set.hpp"
 #include "openduck/openduck_sql.hpp"
+#include "openduck/openduck_transaction.hpp"
 
 namespace duckdb {
 
@@ -49,10 +51,20 @@ optional_ptr<CatalogEntry> OpenDuckSchemaEntry::LookupEntry(CatalogTransaction t
 		return nullptr;
 	}
 	auto it = table_index.find(lookup_info.GetEntryIdentifier());
-	if (it == table_index.end()) {
+	if (it != table_index.end()) {
+		return tables[it->second].get();
+	}
+	// The catalog is cached: another client may have created the table since. Reload once per transaction.
+	if (!transaction.HasContext()) {
 		return nullptr;
 	}
-	return tables[it->second].get();
+	auto &context = transaction.GetContext();
+	auto fresh = OpenDuckTransaction::Get(context, catalog).RefreshAfterMiss(context);
+	if (!fresh) {
+		return nullptr;
+	}
+	auto schema = fresh->GetSchema(name);
+	return schema ? schema->LookupEntry(transaction, lookup_info) : nullptr;
 }
 
 optional_ptr<CatalogEntry> OpenDuckSchemaEntry::CreateTable(CatalogTransaction transaction,
@@ -64,7 +76,7 @@ optional_ptr<CatalogEntry> OpenDuckSchemaEntry::CreateTable(CatalogTransaction t
 		throw NotImplementedException("OpenDuck: temporary tables live in the local database, not in '%s'",
 		                              catalog.GetName().GetIdentifierName());
 	}
-	catalog.ExecuteWrite(transaction.GetContext(), OpenDuckSql::CreateTable(name.GetIdentifierName(), create));
+	catalog.ExecuteDdl(transaction.GetContext(), OpenDuckSql::CreateTable(name.GetIdentifierName(), create));
 	// The statement's result: an entry for the new table (the next lookup reloads the catalog).
 	return &AddTable(create, optional_idx());
 }
@@ -88,7 +100,7 @@ void OpenDuckSchemaEntry::DropEntry(ClientContext &context, DropInfo &info) {
 	if (info.cascade) {
 		sql += " CASCADE";
 	}
-	catalog.ExecuteWrite(context, sql);
+	catalog.ExecuteDdl(context, sql);
 }
 
 void OpenDuckSchemaEntry::Unsupported(const string &what) {

@@ -43,24 +43,14 @@ struct PendingTable {
 };
 
 shared_ptr<OpenDuckSchemaSet> OpenDuckSchemaSet::Load(OpenDuckCatalog &catalog, ClientContext &context,
-                                                      int64_t snapshot) {
+                                                      int64_t snapshot, const openduck_txn *txn) {
 	auto set = make_shared_ptr<OpenDuckSchemaSet>();
-	openduck_result result {0, 0, 0};
+	openduck_result result {0, 0, 0, 0};
 	unique_ptr<ArrowArrayStreamWrapper> stream;
 	string message;
-	auto code = catalog.GetClient().TryQuery(CATALOG_SQL, snapshot, result, stream, message);
-	if (code == OPENDUCK_OK && result.is_write) {
-		// A database without any snapshot: the server ran the read on its writer (which checkpoints a
-		// first snapshot) and answered with a row count. Read again, from that snapshot.
-		stream.reset();
-		code = catalog.GetClient().TryQuery(CATALOG_SQL, snapshot, result, stream, message);
-		if (code == OPENDUCK_OK && result.is_write) {
-			throw IOException("OpenDuck: the server answered the catalog query of '%s' as a write",
-			                  catalog.GetClient().Database());
-		}
-	}
+	auto code = catalog.GetClient().TryQuery(CATALOG_SQL, snapshot, txn, result, stream, message);
 	if (code == OPENDUCK_ERROR_FAILED_PRECONDITION && snapshot < 0 && message.find("no snapshot") != string::npos) {
-		// A new database: nothing written yet. It has DuckDB's default schema.
+		// A new database another server writes, with nothing sealed yet: DuckDB's default schema.
 		set->AddSchema(catalog, DEFAULT_SCHEMA);
 		return set;
 	}
@@ -68,6 +58,7 @@ shared_ptr<OpenDuckSchemaSet> OpenDuckSchemaSet::Load(OpenDuckCatalog &catalog, 
 		OpenDuckClient::ThrowError(code, message);
 	}
 	set->snapshot_id = result.snapshot_id;
+	set->catalog_version = result.catalog_version;
 	set->ReadRows(catalog, context, std::move(stream));
 	return set;
 }

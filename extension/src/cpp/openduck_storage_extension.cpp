@@ -21,8 +21,8 @@ static unique_ptr<Catalog> OpenDuckAttach(optional_ptr<StorageExtensionInfo> sto
 	}
 	auto client = OpenDuckClient::Connect(url.endpoint, url.token, url.database);
 	auto catalog = make_uniq<OpenDuckCatalog>(db, std::move(url), std::move(client), read_only);
-	// Fail now, with the server's reason, if the token, database or snapshot is wrong.
-	OpenDuckSchemaSet::Load(*catalog, context, catalog->GetUrl().snapshot);
+	// Fail now, with the server's reason, if the token, database or snapshot is wrong (and cache the catalog).
+	catalog->CachedSchemas(context);
 	return std::move(catalog);
 }
 

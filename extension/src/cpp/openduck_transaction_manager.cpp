@@ -31,16 +31,22 @@ void OpenDuckTransactionManager::Remove(Transaction &transaction) {
 }
 
 ErrorData OpenDuckTransactionManager::CommitTransaction(ClientContext &context, Transaction &transaction) {
+	auto error = transaction.Cast<OpenDuckTransaction>().CommitRemote();
 	Remove(transaction);
-	return ErrorData();
+	return error;
 }
 
 void OpenDuckTransactionManager::RollbackTransaction(Transaction &transaction) {
+	transaction.Cast<OpenDuckTransaction>().RollbackRemote();
 	Remove(transaction);
 }
 
 void OpenDuckTransactionManager::Checkpoint(ClientContext &context, bool force) {
-	// The server checkpoints every write into a snapshot: nothing to do here.
+	// CHECKPOINT <attachment>: the server checkpoints its writer now, which seals a snapshot.
+	if (catalog.GetUrl().snapshot >= 0) {
+		return; // a snapshot is sealed already
+	}
+	catalog.GetClient().Execute(force ? "FORCE CHECKPOINT" : "CHECKPOINT", nullptr);
 }
 
 } // namespace duckdb

@@ -6,6 +6,7 @@
 #include "openduck/openduck_catalog.hpp"
 #include "openduck/openduck_chunk_stream.hpp"
 #include "openduck/openduck_sql.hpp"
+#include "openduck/openduck_transaction.hpp"
 
 namespace duckdb {
 
@@ -66,9 +67,11 @@ SinkFinalizeType OpenDuckUpload::Finalize(Pipeline &pipeline, Event &event, Clie
 	}
 	ArrowArrayStream stream;
 	OpenDuckChunkStream::Export(context, state.rows, stream);
-	auto expected = conditional ? catalog.ReadSnapshot(context) : int64_t(-1);
-	auto result = catalog.GetClient().ExecuteIngest(remote_sql, OpenDuckSql::INGEST_TABLE, stream, expected);
-	catalog.AfterWrite(context, result);
+	auto &transaction = OpenDuckTransaction::Get(context, catalog);
+	auto result = transaction.ExecuteIngest(context, remote_sql, OpenDuckSql::INGEST_TABLE, stream);
+	if (creates_table) {
+		transaction.ChangedCatalog();
+	}
 	state.rows_affected = result.rows_affected;
 	return SinkFinalizeType::READY;
 }

@@ -58,7 +58,7 @@ struct ArrowArrayStream {
 };
 #endif
 
-#define OPENDUCK_CLIENT_API_VERSION 2
+#define OPENDUCK_CLIENT_API_VERSION 3
 
 enum openduck_error_code {
 	OPENDUCK_OK = 0,
@@ -72,7 +72,8 @@ enum openduck_error_code {
 	OPENDUCK_ERROR_SERVER = 8,              /* any other server error */
 	OPENDUCK_ERROR_ARROW = 9,               /* bad Arrow data */
 	OPENDUCK_ERROR_INTERNAL = 10,           /* a bug in the extension */
-	OPENDUCK_ERROR_CONFLICT = 11            /* a write's expected snapshot is no longer the latest */
+	OPENDUCK_ERROR_CONFLICT = 11,           /* a transaction conflict, or the transaction is gone: roll back */
+	OPENDUCK_ERROR_UNAVAILABLE = 12         /* retry later (e.g. a seal failed; another server is the writer) */
 };
 
 typedef struct openduck_error {
@@ -82,10 +83,20 @@ typedef struct openduck_error {
 
 /* What a statement did. */
 typedef struct openduck_result {
-	int64_t snapshot_id; /* snapshot read, or created by a write */
+	int64_t snapshot_id; /* snapshot read; else the newest sealed snapshot */
 	int32_t is_write;
 	int64_t rows_affected;
+	uint64_t catalog_version; /* changes whenever the remote schema may have changed */
 } openduck_result;
+
+/* Where a statement runs: NULL = autocommit on the server, else inside the
+ * server-side transaction `id` (from new_txn_id). `start` is 1 until a
+ * statement of the transaction succeeded (it opens the transaction on the
+ * server); the statements COMMIT and ROLLBACK end it. */
+typedef struct openduck_txn {
+	const char *id;
+	int32_t start;
+} openduck_txn;
 
 /* Payload bytes a session moved: SQL and Arrow IPC sent, Arrow IPC received. */
 typedef struct openduck_stats {
@@ -105,22 +116,22 @@ typedef struct openduck_client_api {
 	                             openduck_error *error);
 
 	/* Execute `sql` on snapshot `snapshot` (-1: latest) and move a stream of
-	 * its rows into *out; batches are fetched lazily by get_next. */
-	int32_t (*query)(openduck_session *session, const char *sql, int64_t snapshot, struct ArrowArrayStream *out,
-	                 openduck_result *result, openduck_error *error);
+	 * its rows into *out: a small result arrived with the answer (one round
+	 * trip), a larger one is fetched lazily by get_next. */
+	int32_t (*query)(openduck_session *session, const char *sql, int64_t snapshot, const openduck_txn *txn,
+	                 struct ArrowArrayStream *out, openduck_result *result, openduck_error *error);
 
-	/* Execute `sql` and discard its rows (DDL, writes). A write runs only if
-	 * `expected_snapshot` (-1: any) is still the latest snapshot, else it
-	 * fails with OPENDUCK_ERROR_CONFLICT. */
-	int32_t (*execute)(openduck_session *session, const char *sql, int64_t expected_snapshot,
-	                   openduck_result *result, openduck_error *error);
+	/* Execute `sql` and discard its rows (DDL, writes, COMMIT). */
+	int32_t (*execute)(openduck_session *session, const char *sql, const openduck_txn *txn, openduck_result *result,
+	                   openduck_error *error);
 
 	/* Execute `sql` with the rows of `input` readable as table `table` (e.g.
-	 * "INSERT INTO t SELECT * FROM <table>"); `expected_snapshot` as for
-	 * execute. Takes ownership of *input. */
-	int32_t (*execute_ingest)(openduck_session *session, const char *sql, const char *table,
-	                          int64_t expected_snapshot, struct ArrowArrayStream *input, openduck_result *result,
-	                          openduck_error *error);
+	 * "INSERT INTO t SELECT * FROM <table>"). Takes ownership of *input. */
+	int32_t (*execute_ingest)(openduck_session *session, const char *sql, const char *table, const openduck_txn *txn,
+	                          struct ArrowArrayStream *input, openduck_result *result, openduck_error *error);
+
+	/* Write a new random transaction id (32 hex digits and a NUL) to out. */
+	void (*new_txn_id)(char out[33]);
 
 	/* What the session moved so far. */
 	void (*stats)(openduck_session *session, openduck_stats *out);

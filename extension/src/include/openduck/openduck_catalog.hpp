@@ -1,8 +1,11 @@
 //===----------------------------------------------------------------------===//
 // OpenDuckCatalog: an attached OpenDuck database. Its schemas and tables
-// come from the server (loaded per transaction, see OpenDuckTransaction);
-// reads stream through OpenDuckScan, CREATE/DROP run on the server as SQL,
-// INSERT and CREATE TABLE AS stream local rows up (OpenDuckInsert).
+// come from the server and are cached under the server's catalog version:
+// every answer carries that version, and one that differs drops the cache
+// (so does this client's own DDL); a lookup that misses reloads once per
+// transaction. Reads stream through OpenDuckScan, CREATE/DROP run on the
+// server as SQL, INSERT and CREATE TABLE AS stream local rows up
+// (OpenDuckInsert); remote calls go through OpenDuckTransaction.
 //===----------------------------------------------------------------------===//
 #pragma once
 
@@ -62,17 +65,24 @@ public:
 	const OpenDuckAttachUrl &GetUrl() const {
 		return url;
 	}
-	//! The schemas visible to the current transaction (loaded on first use).
+	//! The schemas visible to the current transaction.
 	OpenDuckSchemaSet &GetSchemas(ClientContext &context);
 	//! The snapshot reads of the current transaction use (-1: latest).
 	int64_t ReadSnapshot(ClientContext &context);
-	//! Throw unless this database accepts writes (not READ_ONLY, not a snapshot) and the statement runs in
-	//! autocommit mode (a remote write commits at once: it could not be rolled back with the transaction).
+	//! Throw unless this database accepts writes (not READ_ONLY, not a snapshot).
 	void CheckWritable(ClientContext &context, const string &statement) const;
-	//! Run a write on the server; afterwards the transaction sees its result.
-	openduck_result ExecuteWrite(ClientContext &context, const string &sql);
-	//! Tell the transaction that a write created `result.snapshot_id`.
-	void AfterWrite(ClientContext &context, const openduck_result &result);
+	//! Run DDL on the server (in the current transaction); later lookups see its result.
+	openduck_result ExecuteDdl(ClientContext &context, const string &sql);
+
+	//! The cached catalog (loaded with one round trip when there is none).
+	shared_ptr<OpenDuckSchemaSet> CachedSchemas(ClientContext &context);
+	//! Every answer's catalog version: one that differs from the cached catalog's drops it.
+	void ObserveVersion(uint64_t version);
+	void InvalidateCache();
+	//! The result columns of a pushed-down query, as described under the current catalog version.
+	bool CachedDescribe(const string &sql, vector<LogicalType> &types, vector<Identifier> &names);
+	void CacheDescribe(const string &sql, uint64_t version, const vector<LogicalType> &types,
+	                   const vector<Identifier> &names);
 	//! Keep loaded schema sets alive a while after their transaction ended
 	//! (late references to their entries stay valid).
 	void Retain(shared_ptr<OpenDuckSchemaSet> schemas);
@@ -83,8 +93,18 @@ private:
 	OpenDuckAttachUrl url;
 	shared_ptr<OpenDuckClient> client;
 	bool read_only;
-	mutex retained_lock;
+	mutex cache_lock;
+	shared_ptr<OpenDuckSchemaSet> cache;
+	uint64_t cache_version = 0;
 	deque<shared_ptr<OpenDuckSchemaSet>> retained;
+	struct Described {
+		uint64_t version;
+		vector<LogicalType> types;
+		vector<Identifier> names;
+	};
+	//! DESCRIBE results by SQL text; the versions they were taken at must match the latest one seen.
+	unordered_map<string, Described> described;
+	uint64_t last_version = 0;
 };
 
 } // namespace duckdb

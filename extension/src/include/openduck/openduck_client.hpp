@@ -23,17 +23,22 @@ public:
 	OpenDuckClient(const OpenDuckClient &) = delete;
 	OpenDuckClient &operator=(const OpenDuckClient &) = delete;
 
-	//! Start `sql` on `snapshot` (-1: latest); its rows stream lazily.
-	unique_ptr<ArrowArrayStreamWrapper> Query(const string &sql, int64_t snapshot, openduck_result &result) const;
+	//! Start `sql` on `snapshot` (-1: latest) in the server-side transaction `txn` (nullptr: autocommit); a
+	//! small result came with the answer, a larger one streams lazily.
+	unique_ptr<ArrowArrayStreamWrapper> Query(const string &sql, int64_t snapshot, const openduck_txn *txn,
+	                                          openduck_result &result) const;
 	//! Like Query, but returns the error code (0: ok) and message instead of throwing.
-	int32_t TryQuery(const string &sql, int64_t snapshot, openduck_result &result,
+	int32_t TryQuery(const string &sql, int64_t snapshot, const openduck_txn *txn, openduck_result &result,
 	                 unique_ptr<ArrowArrayStreamWrapper> &stream, string &message) const;
-	//! Run `sql` and discard its rows. A write runs only if `expected_snapshot` (-1: any) is still the latest
-	//! snapshot (else a TransactionException says the table changed).
-	openduck_result Execute(const string &sql, int64_t expected_snapshot = -1) const;
+	//! Run `sql` and discard its rows.
+	openduck_result Execute(const string &sql, const openduck_txn *txn) const;
+	//! Like Execute, but returns the error code (0: ok) and message instead of throwing.
+	int32_t TryExecute(const string &sql, const openduck_txn *txn, openduck_result &result, string &message) const;
 	//! Run `sql` with the rows of `input` readable as `table` (takes ownership of `input`).
 	openduck_result ExecuteIngest(const string &sql, const string &table, ArrowArrayStream &input,
-	                              int64_t expected_snapshot = -1) const;
+	                              const openduck_txn *txn) const;
+	//! A new random id for a server-side transaction.
+	static string NewTransactionId();
 	//! Bytes moved so far over this attachment's connection.
 	openduck_stats Stats() const;
 

@@ -3,9 +3,10 @@
 // the server as a whole (e.g. it joins local tables). The scan of the remote
 // table fetched each row's remote rowid; the rowids (and, for UPDATE, the
 // new values) go up (OpenDuckUpload) with one statement that applies them by
-// rowid, conditional on the snapshot the scan read: if anyone wrote in
-// between, the server refuses (ABORTED) and nothing changes, so rowids never
-// hit the wrong rows.
+// rowid. The scan and the statement run in one server-side transaction
+// (OpenDuckTransaction::RequireRemoteTransaction), so the rowids are those
+// of the state the statement changes; a concurrent writer of the same rows
+// makes it fail with a TransactionException and nothing changes.
 //===----------------------------------------------------------------------===//
 #pragma once
 

@@ -1,6 +1,6 @@
 //===----------------------------------------------------------------------===//
-// OpenDuckTransactionManager: hands out OpenDuckTransactions. Commit and
-// rollback only end the local view; the server committed each write already.
+// OpenDuckTransactionManager: hands out OpenDuckTransactions; commit and
+// rollback end their server-side transactions; CHECKPOINT seals a snapshot.
 //===----------------------------------------------------------------------===//
 #pragma once
 

@@ -54,10 +54,10 @@ protected:
 	string target;
 	//! The statement run on the server, reading the sent columns from OpenDuckSql::INGEST_TABLE.
 	string remote_sql;
-	//! Run the statement only if the snapshot this transaction read is still the latest (writes by rowid).
-	bool conditional = false;
 	//! Run the statement even when no rows arrived (CREATE TABLE AS must create the table).
 	bool run_when_empty = true;
+	//! The statement creates a table (CREATE TABLE AS): later lookups must see it.
+	bool creates_table = false;
 
 private:
 	string name;
