@@ -165,6 +165,7 @@ def test_od_alias_and_environment_defaults(con, server, monkeypatch):
 def test_read_only_and_snapshot_attachments_refuse_writes(con, server):
     attach(con, server)
     con.execute("CREATE TABLE cloud.versions AS SELECT 1 AS v")
+    con.execute("CHECKPOINT cloud")  # seals a snapshot now
     snapshots = json.loads(server.od.run("snapshots", "mydb", "--json").stdout)
     then = snapshots[-1]["id"]
     con.execute("INSERT INTO cloud.versions VALUES (2)")

@@ -22,7 +22,9 @@ from conftest import TOKEN, attach, rows
 def test_snapshots_function_lists_what_the_cli_lists_and_each_id_time_travels(con, server):
     attach(con, server)
     con.execute("CREATE OR REPLACE TABLE cloud.versions AS SELECT 1 AS v")
+    con.execute("CHECKPOINT cloud")
     con.execute("INSERT INTO cloud.versions VALUES (2)")
+    con.execute("CHECKPOINT cloud")
     listed = rows(con, "SELECT id, parent, size FROM openduck_snapshots('cloud')")
     cli = json.loads(server.od.run("snapshots", "mydb", "--json").stdout)
     assert listed == [(s["id"], s["parent"], s["size"]) for s in cli]
