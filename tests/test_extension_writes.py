@@ -63,10 +63,10 @@ def test_transactions_match_local_duckdb_statement_by_statement(con, server):
     con.execute("CREATE TABLE txl AS SELECT range AS k, range * 10 AS v FROM range(10)")
     con.execute("CREATE OR REPLACE TABLE cloud.txr AS SELECT * FROM txl")
     for script in TRANSACTIONS:
-        for statement in script:
-            local = rows(con, statement.format(t="txl"))
-            remote = rows(con, statement.format(t="cloud.txr"))
-            assert remote == local, statement
+        local = [rows(con, statement.format(t="txl")) for statement in script]
+        remote = [rows(con, statement.format(t="cloud.txr")) for statement in script]
+        for statement, want, got in zip(script, local, remote):
+            assert got == want, statement
         assert rows(con, "SELECT * FROM cloud.txr ORDER BY k") == rows(con, "SELECT * FROM txl ORDER BY k"), script
     assert rows(con, "SELECT x FROM cloud.txr_kept") == [(7,)]
     with pytest.raises(duckdb.CatalogException):

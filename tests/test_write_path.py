@@ -33,13 +33,22 @@ for i in range(start, start + 1_000_000):
 """
 
 
+def fusectl():
+    """The FUSE control filesystem (to abort a connection), mounted if it is not."""
+    path = "/sys/fs/fuse/connections"
+    if not os.listdir(path):
+        subprocess.run(["mount", "-t", "fusectl", "none", path], check=False)
+    return path
+
+
 def kill9(serve, mountpoint):
     conn = os.minor(os.stat(mountpoint).st_dev)
+    fusectl()
     serve.proc.kill()
     # A process that had files open on its own FUSE mount waits in exit for
     # itself to answer a flush: abort the connection (what an operator or an
     # init system does), then clear the mount.
-    abort = f"/sys/fs/fuse/connections/{conn}/abort"
+    abort = f"{fusectl()}/{conn}/abort"
     deadline = time.time() + 30
     while serve.proc.poll() is None and time.time() < deadline:
         if os.path.exists(abort):

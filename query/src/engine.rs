@@ -354,7 +354,7 @@ impl Engine {
     }
 
     fn executed(&self, writer: &Writer, kind: Kind, produced: Produced) -> QueryResult<Executed> {
-        let rows_affected = if matches!(kind, Kind::Dml | Kind::Unknown) { produced.count() } else { 0 };
+        let rows_affected = if kind.is_write() { produced.count() } else { 0 };
         let schema = produced.schema.clone();
         let (inline, handle) = self.deliver(produced.first.bytes, produced.rest);
         Ok(Executed {
