@@ -86,6 +86,9 @@ pub struct DiffFs {
     infos: Mutex<LruCache<(String, i64), SnapshotInfo>>,
     views: Mutex<LruCache<(String, i64), Arc<SnapshotView>>>,
     files: Mutex<HashMap<u64, OpenFile>>,
+    /// Side files whose directory entry is durable (synced since their
+    /// directory last changed): their fsync need not sync the directory.
+    durable_names: Mutex<std::collections::HashSet<PathBuf>>,
     next_fh: AtomicU64,
     mounted_at: SystemTime,
     hydrated: Arc<Hydrator>,
@@ -120,6 +123,7 @@ impl DiffFs {
             infos: Mutex::new(LruCache::new(NonZeroUsize::new(CACHED_INFOS).expect("non-zero"))),
             views: Mutex::new(LruCache::new(NonZeroUsize::new(CACHED_VIEWS).expect("non-zero"))),
             files: Mutex::default(),
+            durable_names: Mutex::default(),
             next_fh: AtomicU64::new(1),
             mounted_at: SystemTime::now(),
             hydrated: Arc::new(Hydrator::new(od_dir.join("hydrated"), hydrate_budget)),
@@ -388,6 +392,7 @@ impl DiffFs {
     }
 
     pub fn create(&self, parent: u64, name: &OsStr, flags: i32) -> FsResult<(Attr, Opened)> {
+        lock(&self.durable_names).clear();
         let parent = self.node(parent)?;
         let node = self.child(&parent, name_str(name)?)?;
         let fh = match &node {
@@ -461,9 +466,13 @@ impl DiffFs {
             OpenFile::Snapshot(_) => Ok(()),
             OpenFile::Side(f, path) => {
                 f.sync_data()?;
-                // A new WAL must survive a crash by name, too.
-                if let Some(dir) = path.parent() {
-                    File::open(dir)?.sync_all()?;
+                // A new (or renamed) WAL must survive a crash by name, too:
+                // once per name, not per commit.
+                if !lock(&self.durable_names).contains(&path) {
+                    if let Some(dir) = path.parent() {
+                        File::open(dir)?.sync_all()?;
+                    }
+                    lock(&self.durable_names).insert(path);
                 }
                 Ok(())
             }
@@ -507,6 +516,7 @@ impl DiffFs {
 
     pub fn unlink(&self, parent: u64, name: &OsStr) -> FsResult<()> {
         let (db, rel) = self.side_child(parent, name)?;
+        lock(&self.durable_names).clear();
         std::fs::remove_file(self.side_path(&db, &rel))?;
         self.ns.forget_side(&db, &rel);
         Ok(())
@@ -525,6 +535,7 @@ impl DiffFs {
         if db != db2 {
             return Err(FsError::NotPermitted("rename across databases"));
         }
+        lock(&self.durable_names).clear();
         std::fs::rename(self.side_path(&db, &from), self.side_path(&db, &to))?;
         self.ns.rename_side(&db, &from, &to);
         Ok(())
