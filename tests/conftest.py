@@ -153,6 +153,15 @@ def con(extension_path):
     c.close()
 
 
+def wait_for(pred, timeout=30.0, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def attach(con, server, alias="cloud", options="", **params):
     con.execute(f"ATTACH '{server.url(**params)}' AS {alias} {options}")
 

@@ -12,14 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-
-def wait_for(pred, timeout=30.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from conftest import wait_for
 
 
 class Mount:

@@ -14,7 +14,7 @@ import uuid
 import duckdb
 import pytest
 
-from conftest import TOKEN, OpenDuck, Serve, rows
+from conftest import OpenDuck, Serve, rows, wait_for
 
 WRITER = r"""
 import sys, duckdb
@@ -59,15 +59,6 @@ def kill9(serve, mountpoint):
     subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 
 
-def wait_for(cond, timeout=60, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_kill9_of_serve_loses_no_acknowledged_commit(tmp_path, extension_path):
     od = OpenDuck(tmp_path / "data")
     acked = tmp_path / "acked.txt"
@@ -79,7 +70,7 @@ def test_kill9_of_serve_loses_no_acknowledged_commit(tmp_path, extension_path):
             [sys.executable, "-c", WRITER, extension_path, serve.url("crash"), str(acked)], stderr=subprocess.PIPE, text=True
         )
         before = len(acked.read_text().split())
-        wait_for(lambda: len(acked.read_text().split()) > before + 150 or writer.poll() is not None, what="commits")
+        wait_for(lambda: len(acked.read_text().split()) > before + 150 or writer.poll() is not None, timeout=60, what="commits")
         assert writer.poll() is None, writer.stderr.read()
         time.sleep(rng.uniform(0.0, 1.0))
         kill9(serve, od.data_dir / "mnt")  # mid-commit
