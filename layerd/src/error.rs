@@ -37,6 +37,9 @@ pub enum LayerdError {
     #[error("unsupported {what} format version {found} in '{object}' (this build reads version {supported}; upgrade openduck)")]
     UnsupportedVersion { what: &'static str, object: String, found: u32, supported: u32 },
 
+    #[error("the head in '{dir}' was written by an older OpenDuck (head format {found}, this build reads {supported}): seal it with that version first (`openduck seal <db>`), or move the directory aside to drop its unsealed writes")]
+    OldHeadFormat { dir: PathBuf, found: u32, supported: u32 },
+
     #[error("the head of database '{db}' is in use by another process ({lock}); stop that process (e.g. `openduck serve`/`openduck mount`) or run the command through it")]
     HeadLocked { db: String, lock: PathBuf },
 

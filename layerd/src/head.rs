@@ -8,9 +8,14 @@
 //! then rebases the head onto the new snapshot.
 //!
 //! On disk, `heads/<db>/`: `LOCK` (held by the one owning process), `MANIFEST`
-//! (head id, base snapshot, last sealed segment) and `seg-<n>.log`.
+//! (format, head id, base snapshot, last sealed segment; see [`manifest`]) and
+//! `seg-<n>.log`.
 
 pub mod log;
+mod manifest;
+mod replay;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
@@ -24,7 +29,9 @@ use crate::catalog::SnapshotInfo;
 use crate::error::{IoContext, LayerdError, Result};
 use crate::page::{page_count, page_len, page_of, page_start, pages_in_range, read_range, PageHash, PageNo};
 use crate::snapshot::SnapshotView;
-use log::{encode_record, scan_segment, segment_header, RecordKind};
+use log::{encode_record, segment_header, Chain, RecordKind};
+use manifest::{read_manifest, sync_dir, write_manifest, Manifest, HEAD_DIR_FORMAT};
+use replay::{replay, set_size};
 
 /// Where the current bytes of a page written to the head are.
 #[derive(Clone, Copy, Debug)]
@@ -33,14 +40,6 @@ pub struct LogPage {
     pub offset: u64,
     pub len: u32,
     pub hash: PageHash,
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Manifest {
-    format: u32,
-    head_id: String,
-    base: Option<i64>,
-    sealed_through: u64,
 }
 
 struct State {
@@ -56,6 +55,8 @@ struct State {
     sealed_through: u64,
     sync_seq: u64,
     unsynced: bool,
+    /// Where the next record goes in the chain of records (see [`log`]).
+    chain: Chain,
 }
 
 /// A frozen, consistent cut of the head, taken for a seal.
@@ -83,6 +84,10 @@ impl HeadCut {
 
 fn read_logged(segments: &BTreeMap<u64, Arc<File>>, lp: &LogPage) -> Result<Vec<u8>> {
     let f = segments.get(&lp.seg).ok_or_else(|| LayerdError::Invalid(format!("head segment {} is gone", lp.seg)))?;
+    read_logged_from(f, lp)
+}
+
+fn read_logged_from(f: &File, lp: &LogPage) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; lp.len as usize];
     f.read_exact_at(&mut buf, lp.offset).map_err(|e| LayerdError::io(format!("head segment {}", lp.seg), e))?;
     if PageHash::of(&buf) != lp.hash {
@@ -92,7 +97,9 @@ fn read_logged(segments: &BTreeMap<u64, Arc<File>>, lp: &LogPage) -> Result<Vec<
 }
 
 enum Source {
-    Log(LogPage),
+    /// The page's record and the segment holding it: a rebase may drop the
+    /// segment from the state meanwhile, the open file stays readable.
+    Log(LogPage, Arc<File>),
     Base(Arc<SnapshotView>),
     Zero,
 }
@@ -107,30 +114,23 @@ pub struct Head {
     /// The writer lease this head's seals commit under (heads opened through
     /// `Layerd::open_head` always have one).
     lease: Mutex<Option<Arc<crate::writer_lease::LeaseKeeper>>>,
+    /// Test hook: the next segment write stores only this many bytes, then
+    /// fails as a full disk would.
+    #[cfg(test)]
+    short_write: Mutex<Option<usize>>,
+    /// Test hook: sleep between finding a page and reading it.
+    #[cfg(test)]
+    read_pause: std::sync::atomic::AtomicBool,
 }
 
 fn seg_path(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("seg-{n:010}.log"))
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|f| f.sync_all()).at(dir)
-}
-
 fn new_head_id(dir: &Path) -> [u8; 16] {
     let mut h = blake3::Hasher::new();
     h.update(format!("{:?}{}{}", std::time::SystemTime::now(), std::process::id(), dir.display()).as_bytes());
     h.finalize().as_bytes()[..16].try_into().expect("16 bytes")
-}
-
-fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
-    let tmp = dir.join("MANIFEST.tmp");
-    let body = serde_json::to_vec_pretty(m).map_err(|e| LayerdError::Invalid(e.to_string()))?;
-    let f = File::create(&tmp).at(&tmp)?;
-    f.write_all_at(&body, 0).at(&tmp)?;
-    f.sync_all().at(&tmp)?;
-    std::fs::rename(&tmp, dir.join("MANIFEST")).at(dir)?;
-    sync_dir(dir)
 }
 
 fn list_segments(dir: &Path) -> Result<Vec<u64>> {
@@ -146,80 +146,6 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>> {
     Ok(v)
 }
 
-/// Apply the records of `segs` to a state that starts at the base. With
-/// `durable_only`, stop at the last `Sync` and cut the files there.
-fn replay(dir: &Path, head_id: &[u8; 16], st: &mut State, segs: &[u64], durable_only: bool) -> Result<()> {
-    struct Staged(RecordKind, u64, LogPage);
-    let mut staged: Vec<Staged> = Vec::new();
-    let mut last_sync: Option<(u64, u64)> = None;
-    let apply = |st: &mut State, staged: &mut Vec<Staged>| {
-        for Staged(kind, arg, lp) in staged.drain(..) {
-            match kind {
-                RecordKind::Write => {
-                    st.pages.insert(arg, lp);
-                }
-                RecordKind::Truncate => set_size(st, arg),
-                RecordKind::Sync => {}
-            }
-        }
-    };
-    let mut torn = false;
-    for &n in segs {
-        let path = seg_path(dir, n);
-        let file = OpenOptions::new().read(true).write(true).open(&path).at(&path)?;
-        if torn {
-            // Everything after a torn record was never made durable.
-            drop(file);
-            std::fs::remove_file(&path).at(&path)?;
-            continue;
-        }
-        let records = scan_segment(&path, &file, head_id)?;
-        let file_len = file.metadata().at(&path)?.len();
-        let mut end = log::SEGMENT_HEADER_LEN;
-        for r in &records {
-            end = r.payload_offset + r.payload_len as u64;
-            let lp = LogPage { seg: n, offset: r.payload_offset, len: r.payload_len, hash: r.hash };
-            staged.push(Staged(r.kind, r.arg, lp));
-            if r.kind == RecordKind::Sync {
-                st.sync_seq = st.sync_seq.max(r.arg);
-                last_sync = Some((n, end));
-                apply(st, &mut staged);
-            }
-        }
-        if !durable_only {
-            apply(st, &mut staged);
-        }
-        torn = end < file_len;
-        st.segments.insert(n, Arc::new(file));
-    }
-    if durable_only {
-        // Cut everything after the last Sync.
-        for &n in segs {
-            let keep = match last_sync {
-                Some((s, _)) if n < s => continue,
-                Some((s, end)) if n == s => end,
-                _ => log::SEGMENT_HEADER_LEN,
-            };
-            if let Some(f) = st.segments.get(&n) {
-                if f.metadata().at(seg_path(dir, n))?.len() > keep {
-                    f.set_len(keep).at(seg_path(dir, n))?;
-                    f.sync_all().at(seg_path(dir, n))?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn set_size(st: &mut State, size: u64) {
-    if size < st.size {
-        let n = page_count(size);
-        st.pages.retain(|p, _| *p < n);
-        st.base_limit = st.base_limit.min(n);
-    }
-    st.size = size;
-}
-
 fn fresh_state(base: Option<Arc<SnapshotView>>) -> State {
     let size = base.as_ref().map(|b| b.size()).unwrap_or(0);
     State {
@@ -233,6 +159,7 @@ fn fresh_state(base: Option<Arc<SnapshotView>>) -> State {
         sealed_through: 0,
         sync_seq: 0,
         unsynced: false,
+        chain: Chain::default(),
     }
 }
 
@@ -253,16 +180,15 @@ impl Head {
             Err(std::fs::TryLockError::Error(e)) => return Err(LayerdError::io(lock_path, e)),
         }
         let manifest_path = dir.join("MANIFEST");
-        let mut manifest = match std::fs::read(&manifest_path) {
-            Ok(b) => serde_json::from_slice::<Manifest>(&b)
-                .map_err(|e| LayerdError::Corrupt { object: manifest_path.display().to_string(), detail: e.to_string() })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let mut manifest = match read_manifest(&dir)? {
+            Some(m) => m,
+            None => {
                 // A new head: nothing may linger from an older one.
                 for n in list_segments(&dir)? {
                     std::fs::remove_file(seg_path(&dir, n)).at(seg_path(&dir, n))?;
                 }
                 let m = Manifest {
-                    format: 1,
+                    format: HEAD_DIR_FORMAT,
                     head_id: hex::encode(new_head_id(&dir)),
                     base: latest.as_ref().map(|s| s.id),
                     sealed_through: 0,
@@ -270,7 +196,6 @@ impl Head {
                 write_manifest(&dir, &m)?;
                 m
             }
-            Err(e) => return Err(LayerdError::io(manifest_path, e)),
         };
         let mut head_id = [0u8; 16];
         hex::decode_to_slice(&manifest.head_id, &mut head_id)
@@ -305,7 +230,14 @@ impl Head {
                 live.push(n);
             }
         }
-        replay(&dir, &head_id, &mut st, &live, true)?;
+        let mut files = Vec::with_capacity(live.len());
+        for &n in &live {
+            let path = seg_path(&dir, n);
+            files.push((n, Arc::new(OpenOptions::new().read(true).write(true).open(&path).at(&path)?)));
+        }
+        if let Some(chain) = replay(&dir, &head_id, &mut st, files, true)? {
+            st.chain = chain;
+        }
         let next = live.last().copied().unwrap_or(0).max(manifest.sealed_through) + 1;
         let head = Head {
             db: db.to_string(),
@@ -315,6 +247,10 @@ impl Head {
             writer: tokio::sync::Mutex::new(()),
             state: Mutex::new(st),
             lease: Mutex::new(None),
+            #[cfg(test)]
+            short_write: Mutex::new(None),
+            #[cfg(test)]
+            read_pause: Default::default(),
         };
         head.start_segment(&mut head.state(), next)?;
         Ok(head)
@@ -327,7 +263,7 @@ impl Head {
     fn start_segment(&self, st: &mut State, n: u64) -> Result<()> {
         let path = seg_path(&self.dir, n);
         let f = OpenOptions::new().read(true).write(true).create_new(true).open(&path).at(&path)?;
-        f.write_all_at(&segment_header(&self.head_id), 0).at(&path)?;
+        f.write_all_at(&segment_header(&self.head_id, st.chain), 0).at(&path)?;
         f.sync_all().at(&path)?;
         sync_dir(&self.dir)?;
         st.segments.insert(n, Arc::new(f));
@@ -376,7 +312,9 @@ impl Head {
     fn source(&self, page: PageNo) -> Source {
         let st = self.state();
         if let Some(lp) = st.pages.get(&page) {
-            return Source::Log(*lp);
+            if let Some(f) = st.segments.get(&lp.seg) {
+                return Source::Log(*lp, f.clone());
+            }
         }
         match &st.base {
             Some(b) if page < st.base_limit => match b.raw_page_ref(page) {
@@ -390,9 +328,10 @@ impl Head {
     /// Current full bytes of one page.
     async fn page_bytes(&self, page: PageNo) -> Result<Bytes> {
         match self.source(page) {
-            Source::Log(lp) => {
-                let segs = self.state().segments.clone();
-                Ok(Bytes::from(read_logged(&segs, &lp)?))
+            Source::Log(lp, file) => {
+                #[cfg(test)]
+                self.test_read_pause();
+                Ok(Bytes::from(read_logged_from(&file, &lp)?))
             }
             Source::Base(view) => view.read_page(page).await,
             Source::Zero => Ok(Bytes::from(vec![0u8; page_len(page)])),
@@ -406,24 +345,35 @@ impl Head {
 
     /// Append records to the current segment and apply them. Callers hold the
     /// writer lock, so the segment and its length cannot change meanwhile; the
-    /// state lock is not held during the write, so readers go on.
+    /// state lock is not held during the write, so readers go on. A write that
+    /// fails (e.g. a full disk) is cut off again, so no partial record stays
+    /// behind; should that cut fail too, the chained checks still tell the
+    /// leftover bytes from records on recovery.
     fn append(&self, records: Vec<(RecordKind, u64, Vec<u8>)>) -> Result<()> {
-        let (cur, start, f) = {
+        let (cur, start, f, mut chain) = {
             let st = self.state();
             let f = st.segments.get(&st.cur).cloned().ok_or_else(|| LayerdError::Invalid("no current head segment".into()))?;
-            (st.cur, st.cur_len, f)
+            (st.cur, st.cur_len, f, st.chain)
         };
         let mut buf = Vec::new();
         let mut applied = Vec::new();
         for (kind, arg, payload) in &records {
-            let (enc, hash) = encode_record(*kind, *arg, payload);
+            let (enc, hash, next) = encode_record(*kind, *arg, payload, chain);
+            chain = next;
             let at = start + buf.len() as u64;
             applied.push((*kind, *arg, LogPage { seg: cur, offset: at + log::RECORD_HEADER_LEN, len: payload.len() as u32, hash }));
             buf.extend_from_slice(&enc);
         }
-        f.write_all_at(&buf, start).at(seg_path(&self.dir, cur))?;
+        let path = seg_path(&self.dir, cur);
+        if let Err(e) = self.write_segment(&f, &buf, start) {
+            if let Err(cut) = f.set_len(start) {
+                tracing::error!(segment = %path.display(), error = %cut, "could not cut off a failed head append");
+            }
+            return Err(LayerdError::io(path, e));
+        }
         let mut st = self.state();
         st.cur_len = start + buf.len() as u64;
+        st.chain = chain;
         for (kind, arg, lp) in applied {
             match kind {
                 RecordKind::Write => {
@@ -435,6 +385,32 @@ impl Head {
         }
         st.unsynced = true;
         Ok(())
+    }
+
+    fn write_segment(&self, f: &File, buf: &[u8], at: u64) -> std::io::Result<()> {
+        #[cfg(test)]
+        if let Some(n) = self.short_write.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            f.write_all_at(&buf[..n.min(buf.len())], at)?;
+            return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "injected: disk full"));
+        }
+        f.write_all_at(buf, at)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn pause_reads_between_lookup_and_read(&self, on: bool) {
+        self.read_pause.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    #[cfg(test)]
+    fn test_read_pause(&self) {
+        if self.read_pause.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn fail_next_write_after(&self, bytes: usize) {
+        *self.short_write.lock().unwrap_or_else(|p| p.into_inner()) = Some(bytes);
     }
 
     /// Write `data` at `offset`, growing the file if needed.
@@ -521,27 +497,36 @@ impl Head {
     }
 
     /// After the snapshot sealed from `cut` committed: make it the new base and
-    /// drop the frozen segments.
+    /// drop the frozen segments. The new state is built while readers go on
+    /// with the old one (the writer is held, so no segment changes); the swap
+    /// is one step under the state lock, and readers that found a page in a
+    /// dropped segment just before still hold its open file.
     pub(crate) async fn rebase(&self, cut: &HeadCut, base: Arc<SnapshotView>) -> Result<()> {
         let _w = self.writer.lock().await;
         write_manifest(
             &self.dir,
-            &Manifest { format: 1, head_id: hex::encode(self.head_id), base: Some(base.id()), sealed_through: cut.sealed_through },
+            &Manifest { format: HEAD_DIR_FORMAT, head_id: hex::encode(self.head_id), base: Some(base.id()), sealed_through: cut.sealed_through },
         )?;
-        let mut st = self.state();
+        let later: Vec<(u64, Arc<File>)> =
+            self.state().segments.iter().filter(|(n, _)| **n > cut.sealed_through).map(|(n, f)| (*n, f.clone())).collect();
         let mut next = fresh_state(Some(base));
         next.sealed_through = cut.sealed_through;
-        next.sync_seq = st.sync_seq;
-        let later: Vec<u64> = st.segments.keys().copied().filter(|n| *n > cut.sealed_through).collect();
-        replay(&self.dir, &self.head_id, &mut next, &later, false)?;
-        next.cur = st.cur;
-        next.cur_len = st.cur_len;
-        next.unsynced = st.unsynced;
-        for n in st.segments.keys().filter(|n| **n <= cut.sealed_through) {
-            let path = seg_path(&self.dir, *n);
+        replay(&self.dir, &self.head_id, &mut next, later, false)?;
+        let dropped: Vec<u64> = {
+            let mut st = self.state();
+            next.sync_seq = st.sync_seq;
+            next.cur = st.cur;
+            next.cur_len = st.cur_len;
+            next.unsynced = st.unsynced;
+            next.chain = st.chain;
+            let dropped = st.segments.keys().copied().filter(|n| *n <= cut.sealed_through).collect();
+            *st = next;
+            dropped
+        };
+        for n in dropped {
+            let path = seg_path(&self.dir, n);
             std::fs::remove_file(&path).at(&path)?;
         }
-        *st = next;
         Ok(())
     }
 
