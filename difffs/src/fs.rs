@@ -460,6 +460,11 @@ impl DiffFs {
         self.attr_of(ino, &node)
     }
 
+    /// Capacity and free space of the disk behind the data directory.
+    pub fn statfs(&self) -> FsResult<crate::statfs::FsStat> {
+        Ok(crate::statfs::of(self.od.data_dir())?)
+    }
+
     pub fn fsync(&self, fh: u64) -> FsResult<()> {
         match self.file(fh)? {
             OpenFile::Head(h) => Ok(self.block_on(h.fsync(&self.od))?),

@@ -26,6 +26,10 @@ pub struct FuseAdapter {
     /// and passthrough opens of one inode, so the first open decides until
     /// the last one is released.
     io_modes: Mutex<HashMap<u64, IoMode>>,
+    /// The daemon's user and group: every file is reported as theirs, and
+    /// the kernel checks access against them (`default_permissions`).
+    uid: u32,
+    gid: u32,
 }
 
 enum IoMode {
@@ -35,7 +39,13 @@ enum IoMode {
 
 impl FuseAdapter {
     pub fn new(fs: Arc<DiffFs>) -> Self {
-        FuseAdapter { fs, passthrough: false, io_modes: Mutex::default() }
+        // SAFETY: geteuid/getegid have no preconditions and cannot fail.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        FuseAdapter { fs, passthrough: false, io_modes: Mutex::default(), uid, gid }
+    }
+
+    fn attr(&self, a: &Attr) -> FileAttr {
+        file_attr(a, self.uid, self.gid)
     }
 
     fn modes(&self) -> std::sync::MutexGuard<'_, HashMap<u64, IoMode>> {
@@ -50,7 +60,7 @@ fn errno(e: &FsError) -> Errno {
     Errno::from_i32(e.errno())
 }
 
-fn file_attr(a: &Attr) -> FileAttr {
+fn file_attr(a: &Attr, uid: u32, gid: u32) -> FileAttr {
     let kind = match a.kind {
         Kind::Dir => FileType::Directory,
         Kind::File => FileType::RegularFile,
@@ -67,8 +77,8 @@ fn file_attr(a: &Attr) -> FileAttr {
         kind,
         perm: a.perm,
         nlink: if a.kind == Kind::Dir { 2 } else { 1 },
-        uid: 0,
-        gid: 0,
+        uid,
+        gid,
         rdev: 0,
         blksize: 262_144,
         flags: 0,
@@ -99,14 +109,14 @@ impl Filesystem for FuseAdapter {
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         match self.fs.lookup(parent.0, name) {
-            Ok(a) => reply.entry(&a.ttl, &file_attr(&a), Generation(0)),
+            Ok(a) => reply.entry(&a.ttl, &self.attr(&a), Generation(0)),
             Err(e) => reply.error(errno(&e)),
         }
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         match self.fs.getattr(ino.0) {
-            Ok(a) => reply.attr(&a.ttl, &file_attr(&a)),
+            Ok(a) => reply.attr(&a.ttl, &self.attr(&a)),
             Err(e) => reply.error(errno(&e)),
         }
     }
@@ -134,7 +144,7 @@ impl Filesystem for FuseAdapter {
             None => self.fs.getattr(ino.0),
         };
         match r {
-            Ok(a) => reply.attr(&a.ttl, &file_attr(&a)),
+            Ok(a) => reply.attr(&a.ttl, &self.attr(&a)),
             Err(e) => reply.error(errno(&e)),
         }
     }
@@ -148,7 +158,7 @@ impl Filesystem for FuseAdapter {
 
     fn mkdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, _mode: u32, _umask: u32, reply: ReplyEntry) {
         match self.fs.mkdir(parent.0, name) {
-            Ok(a) => reply.entry(&a.ttl, &file_attr(&a), Generation(0)),
+            Ok(a) => reply.entry(&a.ttl, &self.attr(&a), Generation(0)),
             Err(e) => reply.error(errno(&e)),
         }
     }
@@ -228,7 +238,7 @@ impl Filesystem for FuseAdapter {
 
     fn create(&self, _req: &Request, parent: INodeNo, name: &OsStr, _mode: u32, _umask: u32, flags: i32, reply: ReplyCreate) {
         match self.fs.create(parent.0, name, flags) {
-            Ok((a, o)) => reply.created(&a.ttl, &file_attr(&a), Generation(0), FileHandle(o.fh), open_flags(o.keep_cache)),
+            Ok((a, o)) => reply.created(&a.ttl, &self.attr(&a), Generation(0), FileHandle(o.fh), open_flags(o.keep_cache)),
             Err(e) => reply.error(errno(&e)),
         }
     }
@@ -336,7 +346,11 @@ impl Filesystem for FuseAdapter {
         reply.error(Errno::ENOSYS);
     }
 
+    /// The space of the disk behind the data directory (heads, side files).
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: fuser::ReplyStatfs) {
-        reply.statfs(1 << 30, 1 << 29, 1 << 29, 1 << 20, 1 << 19, 262_144, 255, 262_144);
+        match self.fs.statfs() {
+            Ok(s) => reply.statfs(s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize),
+            Err(e) => reply.error(errno(&e)),
+        }
     }
 }

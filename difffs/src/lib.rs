@@ -12,6 +12,7 @@ pub mod fuse;
 pub mod hydrate;
 pub mod mount;
 pub mod namespace;
+pub mod statfs;
 
 pub use fs::DiffFs;
-pub use mount::{mount, Daemon, MountOptions};
+pub use mount::{mount, mount_with_access, Daemon, MountAccess, MountOptions};

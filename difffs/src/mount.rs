@@ -30,6 +30,18 @@ pub struct MountOptions {
     pub threads: usize,
 }
 
+/// Who may use the mount. The kernel always checks the owners and modes the
+/// daemon reports (`default_permissions`): files belong to the daemon's user,
+/// the head is 0644, snapshots 0444, directories 0755.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MountAccess {
+    /// Let other local users in (`allow_other`), still under those modes:
+    /// they may read snapshots but never write the head. Off by default: only
+    /// the daemon's user (and not even root, unless that is the daemon's user)
+    /// can use the mount.
+    pub allow_other: bool,
+}
+
 pub struct Mounted {
     session: fuser::BackgroundSession,
     fs: Arc<DiffFs>,
@@ -96,7 +108,12 @@ fn tune_readahead(path: &Path) {
     }
 }
 
+/// Mount with the default access: the daemon's user only.
 pub fn mount(fs: Arc<DiffFs>, opts: &MountOptions) -> Result<Mounted, MountError> {
+    mount_with_access(fs, opts, MountAccess::default())
+}
+
+pub fn mount_with_access(fs: Arc<DiffFs>, opts: &MountOptions, access: MountAccess) -> Result<Mounted, MountError> {
     if !Path::new("/dev/fuse").exists() {
         return Err(MountError::NoFuseDevice);
     }
@@ -110,12 +127,12 @@ pub fn mount(fs: Arc<DiffFs>, opts: &MountOptions) -> Result<Mounted, MountError
         return Err(MountError::NotADirectory(mp.clone()));
     }
     let mut cfg = Config::default();
-    cfg.mount_options = vec![MountOption::FSName("openduck".into()), MountOption::Subtype("difffs".into())];
-    cfg.acl = if is_root() { SessionACL::All } else { SessionACL::Owner };
+    cfg.mount_options = vec![MountOption::FSName("openduck".into()), MountOption::Subtype("difffs".into()), MountOption::DefaultPermissions];
+    cfg.acl = if access.allow_other { SessionACL::All } else { SessionACL::Owner };
     cfg.n_threads = Some(opts.threads.max(1));
     let session = fuser::spawn_mount(FuseAdapter::new(fs.clone()), mp, &cfg).map_err(|e| MountError::Mount { path: mp.clone(), source: e })?;
     tune_readahead(mp);
-    tracing::info!(mountpoint = %mp.display(), threads = cfg.n_threads, "mounted");
+    tracing::info!(mountpoint = %mp.display(), threads = cfg.n_threads, allow_other = access.allow_other, "mounted");
     Ok(Mounted { session, fs, mountpoint: mp.clone() })
 }
 
@@ -161,11 +178,16 @@ impl Daemon {
     /// Mount `od`'s databases at `opts.mountpoint`. Call from a multi-threaded
     /// tokio runtime.
     pub async fn start(od: Arc<layerd::Layerd>, opts: MountOptions, hydrate_bytes: u64) -> Result<Daemon, MountError> {
+        Self::start_with_access(od, opts, hydrate_bytes, MountAccess::default()).await
+    }
+
+    /// [`Daemon::start`] with an explicit [`MountAccess`].
+    pub async fn start_with_access(od: Arc<layerd::Layerd>, opts: MountOptions, hydrate_bytes: u64, access: MountAccess) -> Result<Daemon, MountError> {
         let data_dir = od.data_dir().to_path_buf();
         let fs = Arc::new(DiffFs::new(od, tokio::runtime::Handle::current(), hydrate_bytes));
         let control = crate::control::serve(fs.clone(), &data_dir).map_err(|e| MountError::Mount { path: data_dir.clone(), source: e })?;
         let fs2 = fs.clone();
-        let mounted = tokio::task::spawn_blocking(move || mount(fs2, &opts))
+        let mounted = tokio::task::spawn_blocking(move || mount_with_access(fs2, &opts, access))
             .await
             .map_err(|e| MountError::Mount { path: data_dir.clone(), source: std::io::Error::other(e) })??;
         Ok(Daemon { fs, mounted, control, data_dir })

@@ -1,0 +1,137 @@
+//! The mount is not an open door: a real kernel mount (root only, skipped
+//! elsewhere) checked for its options, owners, modes, free space and what
+//! another local user can do.
+
+use std::ffi::CString;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use difffs::mount::{Mounted, MountOptions};
+use difffs::DiffFs;
+use layerd::{Layerd, LayerdConfig};
+
+struct Env {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    mnt: PathBuf,
+    mounted: Option<Mounted>,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(m) = self.mounted.take() {
+            if let Err(e) = m.unmount() {
+                eprintln!("unmount {}: {e}", self.mnt.display());
+            }
+        }
+    }
+}
+
+fn can_mount() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root || !Path::new("/dev/fuse").exists() {
+        eprintln!("skipped: needs root and /dev/fuse");
+        return false;
+    }
+    true
+}
+
+fn start(mount: impl FnOnce(Arc<DiffFs>, &MountOptions) -> Mounted) -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Other users must be able to reach the mountpoint, so that what stops
+    // them is the mount itself.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let data = dir.path().join("data");
+    let mnt = dir.path().join("mnt");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    let od = rt.block_on(Layerd::open(LayerdConfig::new(data.clone()))).expect("open");
+    rt.block_on(od.create_database("db")).expect("create");
+    let fs = Arc::new(DiffFs::new(Arc::new(od), rt.handle().clone(), 0));
+    let opts = MountOptions { mountpoint: mnt.clone(), threads: 2 };
+    let mounted = mount(fs, &opts);
+    let env = Env { _dir: dir, data, mnt, mounted: Some(mounted), _rt: rt };
+    // The head appears once its owner creates it (as DuckDB does).
+    drop(std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(env.mnt.join("db/head.duckdb")).expect("create head"));
+    env
+}
+
+fn statvfs(path: &Path) -> libc::statvfs {
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: c is a valid C string and st a valid out pointer.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0, "statvfs {}", path.display());
+    st
+}
+
+fn mount_options(mnt: &Path) -> String {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let want = mnt.to_string_lossy();
+    info.lines().find(|l| l.split(' ').nth(4) == Some(&*want)).map(|l| l.to_string()).unwrap_or_default()
+}
+
+/// Run `args` as user nobody; returns (success, stderr).
+fn as_nobody(args: &[&str]) -> (bool, String) {
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .args(args)
+        .output()
+        .expect("setpriv (util-linux) must be installed");
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn default_mount_is_private_with_kernel_permission_checks_and_real_statfs() {
+    if !can_mount() {
+        return;
+    }
+    let env = start(|fs, opts| difffs::mount(fs, opts).expect("mount"));
+    let line = mount_options(&env.mnt);
+    assert!(line.contains("default_permissions"), "kernel permission checks are on: {line}");
+    assert!(!line.contains("allow_other"), "other users are not let in: {line}");
+
+    // Owners and modes are the daemon's and the real ones.
+    let head = env.mnt.join("db/head.duckdb");
+    let m = std::fs::metadata(&head).expect("stat head");
+    // SAFETY: no preconditions.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    assert_eq!((m.uid(), m.gid()), (uid, gid));
+    assert_eq!(m.mode() & 0o777, 0o644);
+    assert_eq!(std::fs::metadata(env.mnt.join("db/snapshots")).expect("stat").mode() & 0o777, 0o755);
+
+    // statfs: the free space of the disk behind the data directory.
+    let (fuse, disk) = (statvfs(&env.mnt), statvfs(&env.data));
+    assert_eq!(fuse.f_frsize, disk.f_frsize, "fragment size");
+    assert_eq!(fuse.f_blocks, disk.f_blocks, "total blocks");
+    let slack = (64 << 20) / disk.f_frsize.max(1); // other writers on the disk meanwhile
+    assert!(fuse.f_bavail.abs_diff(disk.f_bavail) <= slack, "available: mount {} vs disk {}", fuse.f_bavail, disk.f_bavail);
+    assert!(fuse.f_bfree.abs_diff(disk.f_bfree) <= slack, "free: mount {} vs disk {}", fuse.f_bfree, disk.f_bfree);
+
+    // Another local user cannot read, let alone write, anything.
+    let (ok, err) = as_nobody(&["cat", head.to_str().expect("utf-8")]);
+    assert!(!ok && err.contains("Permission denied"), "nobody reading the head: ok={ok} {err}");
+    let (ok, err) = as_nobody(&["ls", env.mnt.to_str().expect("utf-8")]);
+    assert!(!ok && err.contains("Permission denied"), "nobody listing the mount: ok={ok} {err}");
+}
+
+#[test]
+fn allow_other_lets_others_read_but_never_write() {
+    if !can_mount() {
+        return;
+    }
+    let access = difffs::MountAccess { allow_other: true };
+    let env = start(|fs, opts| difffs::mount_with_access(fs, opts, access).expect("mount"));
+    let line = mount_options(&env.mnt);
+    assert!(line.contains("default_permissions") && line.contains("allow_other"), "{line}");
+    let head = env.mnt.join("db/head.duckdb");
+    let (ok, err) = as_nobody(&["ls", env.mnt.join("db").to_str().expect("utf-8")]);
+    assert!(ok, "nobody may list the databases when allowed in: {err}");
+    let (ok, err) = as_nobody(&["sh", "-c", &format!("echo x >> '{}'", head.display())]);
+    assert!(!ok && err.contains("Permission denied"), "nobody writing the head: ok={ok} {err}");
+    let (ok, err) = as_nobody(&["mkdir", env.mnt.join("newdb").to_str().expect("utf-8")]);
+    assert!(!ok && err.contains("Permission denied"), "nobody creating a database: ok={ok} {err}");
+    assert_eq!(std::fs::metadata(&head).expect("stat").len(), 0, "the head is unchanged");
+}
