@@ -33,11 +33,17 @@ pub fn timestamp(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms.rem_euclid(1000))
 }
 
-/// Parse `90s`, `15m`, `12h`, `7d` (or plain seconds) into milliseconds.
+/// The longest duration accepted anywhere on the command line: 100 years.
+/// Longer ones are typos (and near `i64::MAX` milliseconds they would
+/// overflow the arithmetic that uses them).
+pub const MAX_DURATION_MS: i64 = 36_500 * 86_400_000;
+
+/// Parse `90s`, `15m`, `12h`, `7d` (or plain seconds) into milliseconds, at
+/// most [`MAX_DURATION_MS`].
 pub fn duration_ms(s: &str) -> Result<i64, String> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| format!("invalid duration '{s}': use e.g. 90s, 15m, 12h or 7d"))?;
+    let too_long = || format!("duration '{s}' is too long: at most 36500d (100 years)");
     let mult = match unit {
         "" | "s" => 1_000,
         "ms" => 1,
@@ -46,7 +52,16 @@ pub fn duration_ms(s: &str) -> Result<i64, String> {
         "d" => 86_400_000,
         _ => return Err(format!("invalid duration unit in '{s}': use ms, s, m, h or d")),
     };
-    n.checked_mul(mult).ok_or_else(|| format!("duration '{s}' is too long"))
+    let n: i64 = match num.parse() {
+        Ok(n) => n,
+        // All digits but more than an i64 holds.
+        Err(_) if !num.is_empty() => return Err(too_long()),
+        Err(_) => return Err(format!("invalid duration '{s}': use e.g. 90s, 15m, 12h or 7d")),
+    };
+    match n.checked_mul(mult) {
+        Some(ms) if ms <= MAX_DURATION_MS => Ok(ms),
+        _ => Err(too_long()),
+    }
 }
 
 #[cfg(test)]
@@ -63,5 +78,20 @@ mod tests {
         assert_eq!(duration_ms("0s"), Ok(0));
         assert!(duration_ms("7y").is_err());
         assert!(duration_ms("x").is_err());
+    }
+
+    #[test]
+    fn durations_too_long_are_clear_errors() {
+        // Overflows i64 milliseconds: an error, never a panic or a wrap.
+        let e = duration_ms("999999999999999d").unwrap_err();
+        assert!(e.contains("too long"), "{e}");
+        // Too many digits for any integer: still "too long", not "invalid".
+        let e = duration_ms("99999999999999999999999s").unwrap_err();
+        assert!(e.contains("too long"), "{e}");
+        // Fits in i64 but is no sensible grace or retention (> 100 years).
+        let e = duration_ms("99999999999d").unwrap_err();
+        assert!(e.contains("too long"), "{e}");
+        assert_eq!(duration_ms("36500d"), Ok(36_500 * 86_400_000));
+        assert!(duration_ms("36501d").is_err());
     }
 }
