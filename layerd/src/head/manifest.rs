@@ -35,7 +35,7 @@ pub(super) fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
 }
 
 /// Read the manifest of `dir` (`None` when there is none yet), refusing a
-/// format this build does not know.
+/// format this build does not know (a clean format-1 head is upgraded).
 pub(super) fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
     let path = dir.join("MANIFEST");
     let bytes = match std::fs::read(&path) {
@@ -50,8 +50,8 @@ pub(super) fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
         format: u32,
     }
     let Format { format } = serde_json::from_slice(&bytes).map_err(corrupt)?;
-    if format < HEAD_DIR_FORMAT {
-        return Err(LayerdError::OldHeadFormat { dir: dir.to_path_buf(), found: format, supported: HEAD_DIR_FORMAT });
+    if format == 1 {
+        return upgrade_clean_v1(dir, serde_json::from_slice(&bytes).map_err(corrupt)?).map(Some);
     }
     if format != HEAD_DIR_FORMAT {
         return Err(LayerdError::UnsupportedVersion {
@@ -62,4 +62,30 @@ pub(super) fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
         });
     }
     serde_json::from_slice(&bytes).map(Some).map_err(corrupt)
+}
+
+/// Length of a format-1 segment header: a segment no longer than that holds
+/// no record.
+const V1_SEGMENT_HEADER_LEN: u64 = 32;
+
+/// A format-1 head with no unsealed record (the usual state after a seal) is
+/// upgraded in place: its empty segments go, the manifest is rewritten. One
+/// with unsealed records must be sealed by the build that wrote it.
+fn upgrade_clean_v1(dir: &Path, mut m: Manifest) -> Result<Manifest> {
+    let mut empty = Vec::new();
+    for n in super::list_segments(dir)? {
+        let path = super::seg_path(dir, n);
+        let len = std::fs::metadata(&path).at(&path)?.len();
+        if n > m.sealed_through && len > V1_SEGMENT_HEADER_LEN {
+            return Err(LayerdError::OldHeadFormat { dir: dir.to_path_buf(), found: 1, supported: HEAD_DIR_FORMAT });
+        }
+        empty.push(path);
+    }
+    for path in empty {
+        std::fs::remove_file(&path).at(&path)?;
+    }
+    m.format = HEAD_DIR_FORMAT;
+    write_manifest(dir, &m)?;
+    tracing::info!(dir = %dir.display(), "upgraded a clean head directory from format 1 to {HEAD_DIR_FORMAT}");
+    Ok(m)
 }

@@ -146,8 +146,39 @@ async fn unknown_manifest_format_is_refused() {
     match od.open_head("db").await {
         Err(e @ LayerdError::OldHeadFormat { .. }) => assert!(e.to_string().contains("older OpenDuck"), "{e}"),
         Err(e) => panic!("expected OldHeadFormat, got {e}"),
-        Ok(_) => panic!("a head of format 1 was opened"),
+        Ok(_) => panic!("a head of format 1 with unsealed records was opened"),
     }
+}
+
+/// A format-1 head without unsealed records (the usual state after a seal)
+/// is upgraded in place instead of refused.
+#[tokio::test]
+async fn clean_format_1_head_is_upgraded() {
+    let (_d, od) = engine().await;
+    let h = od.open_head("db").await.expect("head");
+    write_page(&h, 1, 1).await;
+    od.seal(&h).await.expect("seal").expect("a snapshot");
+    let dir = h.dir.clone();
+    drop(h);
+    // Make it look like a clean head written by the format-1 build.
+    let path = dir.join("MANIFEST");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+    m["format"] = serde_json::json!(1);
+    std::fs::write(&path, serde_json::to_vec(&m).expect("json")).expect("write");
+    for e in std::fs::read_dir(&dir).expect("dir").flatten() {
+        if e.file_name().to_string_lossy().starts_with("seg-") {
+            let mut v1 = super::log::segment_header(&[0; 16], Default::default());
+            v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+            std::fs::write(e.path(), &v1[..32]).expect("write v1 segment");
+        }
+    }
+    let h = od.open_head("db").await.expect("a clean format-1 head opens");
+    assert!(page(&h, 1).await == pat(1, page_len(1)), "the sealed page reads from the base");
+    write_page(&h, 2, 2).await;
+    h.sync().await.expect("sync");
+    drop(h);
+    let h = od.open_head("db").await.expect("reopen");
+    assert!(page(&h, 2).await == pat(2, page_len(2)));
 }
 
 /// Reads of pages whose log segment a concurrent seal drops never fail.
