@@ -2,7 +2,7 @@
 //!
 //! - The latest state of a database is served by its single [`Writer`] (a
 //!   read-write DuckDB on `<mount>/<db>/head.duckdb`): reads and writes
-//!   alike, each request on a connection of its own, transactions
+//!   alike, each request on a pooled connection, transactions
 //!   ([`crate::writer::Session`]) on one connection across requests.
 //! - Sealed snapshots (`snapshot_id`, time travel) are served by read-only
 //!   DuckDBs on `<mount>/<db>/snapshots/<id>.duckdb`, pooled per snapshot.
@@ -21,15 +21,15 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
-use duckdb::vtab::arrow::ArrowVTab;
 use lru::LruCache;
 
 use crate::error::{QueryError, QueryResult};
 use crate::ingest::{Ingest, Spool};
+use crate::ingest_scan::{IngestScope, IngestSlot};
 use crate::results::{self, CollectSink, Fetching, Handles, Produced};
 use crate::sandbox::{WorkerDb, WorkerLimits};
 use crate::snapshots_fn::{self, SnapshotSource};
-use crate::statement::Kind;
+use crate::statement::{self, Kind};
 use crate::storage::Storage;
 use crate::writer::{CheckpointPolicy, Writer};
 
@@ -49,7 +49,7 @@ pub struct Request {
     /// Read this sealed snapshot instead of the latest state.
     pub snapshot: Option<i64>,
     /// Client rows readable by the statement.
-    pub ingest: Option<Ingest>,
+    pub ingest: Option<Arc<Ingest>>,
     /// Run inside this transaction (empty: autocommit).
     pub session: String,
     /// This statement opens the transaction `session`.
@@ -177,10 +177,8 @@ impl Engine {
         let extra = [("checkpoint_threshold", format!("{}b", self.policy.wal_bytes))];
         let opened = blocking(move || {
             let wdb = WorkerDb::open(&path, false, &limits, &name, &extra)?;
-            wdb.with_root(|c| {
-                c.register_table_function::<ArrowVTab>("arrow").map_err(QueryError::from_duckdb)?;
-                snapshots_fn::register(c, &source)
-            })?;
+            wdb.install_ingest_scan()?;
+            wdb.with_root(|c| snapshots_fn::register(c, &source))?;
             Ok(wdb)
         })
         .await;
@@ -239,7 +237,7 @@ impl Engine {
             self.check_lease(&req.db)?;
             return self.in_session(&writer, req).await;
         }
-        let kind = self.classify(&writer.db, &req.sql).await?;
+        let kind = self.classify(&writer.db, &req.sql, req.ingest.as_ref()).await?;
         if kind.is_write() {
             self.check_lease(&req.db)?;
         }
@@ -255,12 +253,7 @@ impl Engine {
             _ => {}
         }
         let Request { sql, ingest, .. } = req;
-        let w = writer.clone();
-        let produced = results::start(move |started, sink| match w.db.connect() {
-            Ok(conn) => results::produce(&conn, &sql, ingest.as_ref(), started, sink),
-            Err(e) => drop(started.send(Err(e))),
-        })
-        .await?;
+        let produced = run_pooled(writer.db.clone(), kind, sql, ingest).await?;
         // A statement is committed when its (autocommit) result is complete.
         if produced.rest.is_none() {
             writer.committed(kind);
@@ -276,9 +269,14 @@ impl Engine {
         Err(QueryError::LeaseUncertain(db.to_string()))
     }
 
-    async fn classify(&self, db: &Arc<WorkerDb>, sql: &str) -> QueryResult<Kind> {
-        let (db, sql) = (db.clone(), sql.to_string());
-        blocking(move || db.classify(&sql)?.check_allowed()).await
+    async fn classify(&self, db: &Arc<WorkerDb>, sql: &str, ingest: Option<&Arc<Ingest>>) -> QueryResult<Kind> {
+        let (db, sql, ingest) = (db.clone(), sql.to_string(), ingest.cloned());
+        blocking(move || {
+            let slot = IngestSlot::default();
+            let _scope = ingest.as_ref().map(|i| IngestScope::enter(&slot, i)).transpose()?;
+            db.classify(&sql)?.check_allowed()
+        })
+        .await
     }
 
     /// Why writes to `db` are refused here.
@@ -295,23 +293,18 @@ impl Engine {
             return Err(QueryError::WriteToSnapshot(id));
         }
         let reader = self.reader(&req.db, id).await?;
-        let kind = self.classify(&reader, &req.sql).await?;
+        let kind = self.classify(&reader, &req.sql, None).await?;
         if kind.is_write() {
             return Err(if req.snapshot.is_some() { QueryError::WriteToSnapshot(id) } else { self.not_writer(&req.db).await });
         }
-        let sql = req.sql;
-        let produced = results::start(move |started, sink| match reader.connect() {
-            Ok(conn) => results::produce(&conn, &sql, None, started, sink),
-            Err(e) => drop(started.send(Err(e))),
-        })
-        .await?;
+        let produced = run_pooled(reader, kind, req.sql, None).await?;
         let (inline, handle) = self.deliver(produced.first.bytes, produced.rest);
         Ok(Executed { schema: produced.schema, inline, handle, snapshot_id: id, is_write: false, rows_affected: 0, catalog_version })
     }
 
     /// A statement inside the transaction `req.session`.
     async fn in_session(&self, writer: &Arc<Writer>, req: Request) -> QueryResult<Executed> {
-        let kind = self.classify(&writer.db, &req.sql).await?;
+        let kind = self.classify(&writer.db, &req.sql, req.ingest.as_ref()).await?;
         match kind {
             Kind::Commit | Kind::Rollback => {
                 writer.end_session(&req.session, &req.sql, kind == Kind::Commit).await?;
@@ -390,6 +383,21 @@ impl Engine {
         };
         writer.checkpoint("CHECKPOINT").await
     }
+}
+
+/// Run `sql` on a pooled connection of `db` (a blocking thread); the
+/// connection goes back to the pool if the statement left it clean.
+async fn run_pooled(db: Arc<WorkerDb>, kind: Kind, sql: String, ingest: Option<Arc<Ingest>>) -> QueryResult<Produced> {
+    results::start(move |started, sink| match db.checkout() {
+        Ok(conn) => {
+            let completed = results::produce(&conn, &sql, ingest.as_ref(), started, sink);
+            if completed && statement::leaves_connection_clean(kind, &sql) {
+                db.release(conn);
+            }
+        }
+        Err(e) => drop(started.send(Err(e))),
+    })
+    .await
 }
 
 /// The result of a statement that returns nothing.

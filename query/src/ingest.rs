@@ -1,19 +1,27 @@
 //! Client rows sent up with a statement (`INSERT INTO remote SELECT … FROM
 //! local`): the Arrow IPC stream is kept as it arrives (in memory while
 //! small, else spooled to a local file: memory stays bounded, and nothing
-//! of the writer is held while a slow client uploads), then loaded batch by
-//! batch into a temp table the statement reads.
+//! of the writer is held while a slow client uploads). The statement reads
+//! it from there ([`crate::ingest_scan`]).
 
-use std::io::BufReader;
+use std::io::{BufReader, Cursor};
 use std::path::Path;
+use std::sync::Arc;
 
-use arrow::ipc::reader::StreamReader;
-use arrow::record_batch::RecordBatch;
-use duckdb::vtab::arrow::ArrowBatchRegistration;
-use duckdb::Connection;
 use tokio::io::AsyncWriteExt;
 
 use crate::error::{QueryError, QueryResult};
+
+impl Ingest {
+    /// Names and types of the uploaded columns, as a short hash (empty
+    /// when the upload cannot be read: the statement will say why).
+    pub fn fingerprint(&self) -> String {
+        let Ok(reader) = self.spool.open() else { return String::new() };
+        let Ok(stream) = arrow::ipc::reader::StreamReader::try_new(reader, None) else { return String::new() };
+        let fields: Vec<String> = stream.schema().fields().iter().map(|f| format!("{}:{}", f.name(), f.data_type())).collect();
+        blake3::hash(fields.join(",").as_bytes()).to_hex()[..16].to_string()
+    }
+}
 
 /// Largest ingest stream accepted in one Execute.
 pub const MAX_INGEST_BYTES: u64 = 32 << 30;
@@ -32,13 +40,15 @@ const IN_MEMORY_BYTES: usize = 4 << 20;
 pub struct Spool {
     dir: std::path::PathBuf,
     memory: Vec<u8>,
+    /// `memory`, shared with readers once the upload is complete.
+    finished: Option<Arc<Vec<u8>>>,
     file: Option<(tempfile::NamedTempFile, tokio::fs::File)>,
     bytes: u64,
 }
 
 impl Spool {
     pub fn new(dir: &Path) -> QueryResult<Self> {
-        Ok(Spool { dir: dir.to_path_buf(), memory: Vec::new(), file: None, bytes: 0 })
+        Ok(Spool { dir: dir.to_path_buf(), memory: Vec::new(), finished: None, file: None, bytes: 0 })
     }
 
     fn internal(&self, e: std::io::Error) -> QueryError {
@@ -67,6 +77,7 @@ impl Spool {
     }
 
     pub async fn finish(&mut self) -> QueryResult<()> {
+        self.finished = Some(Arc::new(std::mem::take(&mut self.memory)));
         match self.file.as_mut() {
             Some((_, writer)) => writer.flush().await.map_err(|e| QueryError::Internal(format!("writing the ingest spool: {e}"))),
             None => Ok(()),
@@ -77,43 +88,21 @@ impl Spool {
         self.bytes == 0
     }
 
-    /// The bytes, from the start.
-    fn reader(&self) -> QueryResult<Box<dyn std::io::Read + '_>> {
-        match &self.file {
-            Some((file, _)) => Ok(Box::new(BufReader::with_capacity(1 << 20, file.reopen().map_err(|e| self.internal(e))?))),
-            None => Ok(Box::new(self.memory.as_slice())),
+    /// A reader of the whole upload, from the start (call after `finish`).
+    pub fn open(&self) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        match (&self.file, &self.finished) {
+            (Some((file, _)), _) => Ok(Box::new(BufReader::with_capacity(1 << 20, file.reopen()?))),
+            (None, Some(bytes)) => Ok(Box::new(Cursor::new(SharedBytes(bytes.clone())))),
+            (None, None) => Err(std::io::Error::other("the upload is not complete")),
         }
     }
 }
 
-fn bad_ipc(e: impl std::fmt::Display) -> QueryError {
-    QueryError::Invalid(format!("bad Arrow IPC data to ingest: {e}"))
-}
+/// `AsRef<[u8]>` for a shared buffer (what `Cursor` reads from).
+struct SharedBytes(Arc<Vec<u8>>);
 
-/// Load the spooled rows into the temp table `ingest.table` of `conn` (the
-/// writer). Returns the table name.
-pub fn load(conn: &Connection, ingest: &Ingest) -> QueryResult<String> {
-    let name = &ingest.table;
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(QueryError::Invalid(format!("ingest table name '{name}' must be [A-Za-z0-9_]+")));
+impl AsRef<[u8]> for SharedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
-    let reader = StreamReader::try_new(ingest.spool.reader()?, None).map_err(bad_ipc)?;
-    let schema = reader.schema();
-    let create = format!("CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM arrow(?)");
-    let insert = format!("INSERT INTO temp.main.{name} SELECT * FROM arrow(?)");
-    let mut created = false;
-    for batch in reader {
-        let batch = batch.map_err(bad_ipc)?;
-        append(conn, if created { &insert } else { &create }, batch)?;
-        created = true;
-    }
-    if !created {
-        append(conn, &create, RecordBatch::new_empty(schema))?;
-    }
-    Ok(name.to_string())
-}
-
-fn append(conn: &Connection, sql: &str, batch: RecordBatch) -> QueryResult<()> {
-    let reg = ArrowBatchRegistration::new(batch);
-    conn.prepare(sql).and_then(|mut s| s.execute([&reg])).map(drop).map_err(QueryError::from_duckdb)
 }

@@ -7,6 +7,7 @@ pub mod client;
 pub mod engine;
 pub mod error;
 pub mod ingest;
+pub mod ingest_scan;
 pub mod ipc;
 pub mod local;
 pub mod results;

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, Int64Array};
@@ -19,7 +19,9 @@ use duckdb::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{QueryError, QueryResult};
-use crate::ingest::{self, Ingest};
+use crate::ingest::Ingest;
+use crate::ingest_scan::IngestScope;
+use crate::sandbox::DbConn;
 use crate::ipc;
 
 /// Chunks the producer may run ahead of the consumer.
@@ -137,36 +139,65 @@ impl ChunkSink for CollectSink {
     }
 }
 
-/// Run `sql` on `conn` (a blocking thread) with the ingested rows loaded
-/// first: report its schema (or error) on `started`, then its chunks.
-pub fn produce(conn: &Connection, sql: &str, ingest: Option<&Ingest>, started: oneshot::Sender<QueryResult<SchemaRef>>, sink: &mut dyn ChunkSink) {
-    let table = match ingest.map(|i| ingest::load(conn, i)).transpose() {
-        Ok(t) => t,
-        Err(e) => return drop(started.send(Err(e))),
+/// Run `sql` on `conn` (a blocking thread), with the rows uploaded with it
+/// readable under their ingest table name: report its schema (or error) on
+/// `started`, then its chunks. `true` when the result was read to its end.
+pub fn produce(conn: &DbConn, sql: &str, ingest: Option<&Arc<Ingest>>, started: oneshot::Sender<QueryResult<SchemaRef>>, sink: &mut dyn ChunkSink) -> bool {
+    let _scope = match ingest.map(|i| IngestScope::enter(&conn.ingest, i)).transpose() {
+        Ok(scope) => scope,
+        Err(e) => {
+            let _ = started.send(Err(e));
+            return false;
+        }
     };
-    run(conn, sql, started, sink);
-    if let Some(t) = table {
-        // Inside a transaction the connection lives on: leave nothing behind.
-        let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS temp.main.{t}"));
+    match ingest {
+        // Prepared statements are cached by their text: one bound to an
+        // upload of other columns must not be reused for this one.
+        Some(i) => run(&conn.conn, &format!("{sql}\n-- upload {}", i.fingerprint()), started, sink),
+        None => run(&conn.conn, sql, started, sink),
     }
 }
 
-fn run(conn: &Connection, sql: &str, started: oneshot::Sender<QueryResult<SchemaRef>>, sink: &mut dyn ChunkSink) {
-    let mut stmt = match conn.prepare(sql) {
+/// Run `sql`; `true` when its result was read to the end (the connection
+/// is then free for another statement).
+fn run(conn: &Connection, sql: &str, started: oneshot::Sender<QueryResult<SchemaRef>>, sink: &mut dyn ChunkSink) -> bool {
+    // Cached per connection: a statement sent again skips DuckDB's parser,
+    // binder and optimizer (DuckDB binds it again if the catalog changed).
+    let mut stmt = match conn.prepare_cached(sql) {
         Ok(s) => s,
-        Err(e) => return drop(started.send(Err(QueryError::from_duckdb(e)))),
+        Err(e) => {
+            let _ = started.send(Err(QueryError::from_duckdb(e)));
+            return false;
+        }
     };
+    let completed = stream(&mut stmt, started, sink);
+    if !completed {
+        // Its result is still open: destroy it with the statement, which
+        // stops DuckDB, rather than keep it cached.
+        stmt.discard();
+    }
+    completed
+}
+
+/// Stream the rows of `stmt` to `sink`; `true` if they all went.
+fn stream(stmt: &mut duckdb::Statement<'_>, started: oneshot::Sender<QueryResult<SchemaRef>>, sink: &mut dyn ChunkSink) -> bool {
     let stream = match stmt.stream_arrow([]) {
         Ok(s) => s,
-        Err(e) => return drop(started.send(Err(QueryError::from_duckdb(e)))),
+        Err(e) => {
+            let _ = started.send(Err(QueryError::from_duckdb(e)));
+            return false;
+        }
     };
     let schema = stream.get_schema();
     let mut encoder = match ipc::ChunkEncoder::new(&schema) {
         Ok(e) => e,
-        Err(e) => return drop(started.send(Err(e))),
+        Err(e) => {
+            let _ = started.send(Err(e));
+            return false;
+        }
     };
     if started.send(Ok(schema)).is_err() {
-        return;
+        return false;
     }
     // Full DuckDB chunks are encoded as they are (no copy); sparse ones (e.g.
     // after a selective filter) are merged first, so per-batch framing stays
@@ -176,17 +207,17 @@ fn run(conn: &Connection, sql: &str, started: oneshot::Sender<QueryResult<Schema
         let appended = batch.map_err(QueryError::from_duckdb).and_then(|b| sparse.push(b, &mut encoder));
         if let Err(e) = appended {
             sink.send(Err(e));
-            return;
+            return false;
         }
         if encoder.buffered() >= CHUNK_BYTES && !sink.send(Ok(Chunk { bytes: encoder.take(), last: false })) {
-            return; // client gone: dropping the stream stops DuckDB
+            return false; // client gone: destroying the result stops DuckDB
         }
     }
+    // Read to its end, the statement is finished (an autocommit one
+    // committed) before anyone is told the result is complete.
     let end = sparse.flush(&mut encoder).and_then(|()| encoder.finish()).map(|bytes| Chunk { bytes, last: true });
-    // The statement is finished (and an autocommit one committed) before
-    // anyone is told the result is complete.
-    drop(stmt);
-    sink.send(end);
+    let ok = end.is_ok();
+    sink.send(end) && ok
 }
 
 /// Start `work` on a blocking thread and wait for the schema and first chunk.

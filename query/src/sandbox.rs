@@ -14,14 +14,17 @@
 //! outside the mount.
 
 use std::ffi::{c_char, CStr, CString};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::ptr;
 use std::sync::Mutex;
 
 use duckdb::ffi;
 use duckdb::Connection;
+use lru::LruCache;
 
 use crate::error::{QueryError, QueryResult};
+use crate::ingest_scan::IngestSlot;
 use crate::statement::{self, Kind};
 
 #[derive(Clone, Debug)]
@@ -32,6 +35,21 @@ pub struct WorkerLimits {
     pub memory_limit: String,
     /// DuckDB threads per worker database.
     pub threads: i64,
+}
+
+/// Statement kinds remembered per database.
+const KIND_CACHE: NonZeroUsize = NonZeroUsize::new(1024).expect("non-zero");
+
+/// Idle connections kept per database.
+const IDLE_CONNECTIONS: usize = 16;
+/// Prepared statements cached per connection.
+const STATEMENT_CACHE: usize = 64;
+
+/// A connection to a worker database, and the slot through which a
+/// statement on it reads the rows uploaded with it.
+pub struct DbConn {
+    pub conn: Connection,
+    pub ingest: IngestSlot,
 }
 
 /// A raw `duckdb_connection`, used only to parse and prepare.
@@ -66,6 +84,12 @@ impl Drop for RawDatabase {
 pub struct WorkerDb {
     root: Mutex<Connection>,
     classifier: Mutex<RawConnection>,
+    /// Kinds of statements seen before, by their text (a statement's kind
+    /// depends on its text alone; clients repeat statements, e.g. every
+    /// INSERT through ATTACH has the same text): parsing and binding once.
+    kinds: Mutex<LruCache<String, Kind>>,
+    /// Connections between requests, with their cached prepared statements.
+    idle: Mutex<Vec<DbConn>>,
     _db: RawDatabase,
     path: PathBuf,
 }
@@ -140,7 +164,14 @@ impl WorkerDb {
             }
             let classifier = RawConnection(con);
             let root = Connection::open_from_raw(db.0).map_err(QueryError::from_duckdb)?;
-            Ok(WorkerDb { root: Mutex::new(root), classifier: Mutex::new(classifier), _db: db, path: path.to_path_buf() })
+            Ok(WorkerDb {
+                root: Mutex::new(root),
+                classifier: Mutex::new(classifier),
+                kinds: Mutex::new(LruCache::new(KIND_CACHE)),
+                idle: Mutex::new(Vec::new()),
+                _db: db,
+                path: path.to_path_buf(),
+            })
         }
     }
 
@@ -154,15 +185,43 @@ impl WorkerDb {
         f(&lock(&self.root))
     }
 
-    /// A new connection of its own (its session state, e.g. `SET
-    /// search_path`, dies with it).
-    pub fn connect(&self) -> QueryResult<Connection> {
-        lock(&self.root).try_clone().map_err(QueryError::from_duckdb)
+    /// Make rows uploaded with a statement readable by it (writers only).
+    pub fn install_ingest_scan(&self) -> QueryResult<()> {
+        let root = lock(&self.root);
+        // SAFETY: `_db` is open for as long as `self` lives.
+        unsafe { crate::ingest_scan::install(self._db.0, &root) }
+    }
+
+    /// A new connection of its own (its session state dies with it).
+    pub fn connect(&self) -> QueryResult<DbConn> {
+        let conn = lock(&self.root).try_clone().map_err(QueryError::from_duckdb)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(DbConn { conn, ingest: IngestSlot::default() })
+    }
+
+    /// A connection from the pool (or a new one). Hand it back with
+    /// [`WorkerDb::release`] only after a statement that cannot have
+    /// changed its state.
+    pub fn checkout(&self) -> QueryResult<DbConn> {
+        match lock(&self.idle).pop() {
+            Some(c) => Ok(c),
+            None => self.connect(),
+        }
+    }
+
+    pub fn release(&self, conn: DbConn) {
+        let mut idle = lock(&self.idle);
+        if idle.len() < IDLE_CONNECTIONS {
+            idle.push(conn);
+        }
     }
 
     /// Parse and prepare `sql` (without running it): exactly one statement,
     /// and of which kind.
     pub fn classify(&self, sql: &str) -> QueryResult<Kind> {
+        if let Some(kind) = lock(&self.kinds).get(sql) {
+            return Ok(*kind);
+        }
         let c_sql = cstring(sql)?;
         let con = lock(&self.classifier);
         // SAFETY: the extracted statements and the prepared statement are
@@ -187,7 +246,12 @@ impl WorkerDb {
                 let rc = ffi::duckdb_prepare_extracted_statement(con.0, extracted, 0, &mut stmt);
                 let ty = (rc == ffi::DuckDBSuccess).then(|| ffi::duckdb_prepared_statement_type(stmt));
                 ffi::duckdb_destroy_prepare(&mut stmt);
-                Ok(statement::kind_of(ty, sql))
+                let kind = statement::kind_of(ty, sql);
+                if ty.is_some() {
+                    // Not when it failed to bind: it may bind later (a table created meanwhile).
+                    lock(&self.kinds).put(sql.to_string(), kind);
+                }
+                Ok(kind)
             };
             ffi::duckdb_destroy_extracted(&mut extracted);
             outcome

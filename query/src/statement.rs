@@ -53,6 +53,17 @@ impl Kind {
     }
 }
 
+/// After this statement its connection can serve other requests: it read
+/// or changed rows, and left no state behind (no temp objects, settings,
+/// prepared statements; those come with other kinds or keywords).
+pub fn leaves_connection_clean(kind: Kind, sql: &str) -> bool {
+    matches!(kind, Kind::Read | Kind::Dml)
+        && matches!(
+            first_keyword(sql).as_str(),
+            "SELECT" | "WITH" | "FROM" | "VALUES" | "TABLE" | "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "DESCRIBE" | "SHOW" | "SUMMARIZE"
+        )
+}
+
 /// The first keyword of `sql` (after whitespace and comments), upper case.
 fn first_keyword(sql: &str) -> String {
     let mut s = sql.trim_start();
@@ -145,6 +156,15 @@ mod tests {
     fn keywords_skip_comments() {
         assert_eq!(first_keyword("  -- hi\n /* x */ commit"), "COMMIT");
         assert_eq!(first_keyword("force checkpoint"), "FORCE");
+    }
+
+    #[test]
+    fn only_plain_reads_and_writes_return_connections_to_the_pool() {
+        assert!(leaves_connection_clean(Kind::Read, "select 1"));
+        assert!(leaves_connection_clean(Kind::Dml, " /* x */ INSERT INTO t VALUES (1)"));
+        assert!(!leaves_connection_clean(Kind::Read, "PRAGMA enable_profiling"));
+        assert!(!leaves_connection_clean(Kind::Ddl, "CREATE TEMP TABLE x (i INT)"));
+        assert!(!leaves_connection_clean(Kind::Unknown, "SELECT 1"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! head file (`<mount>/<db>/head.duckdb`).
 //!
 //! It serves the latest state of its database: every statement without a
-//! snapshot id runs on a connection of its own to this one DuckDB, so a
+//! snapshot id runs on a (pooled) connection to this one DuckDB, so a
 //! commit is visible to the very next statement of every client (MVCC)
 //! without any checkpoint. A commit is durable when DuckDB has appended it
 //! to its WAL (a real local file beside the head) and `fdatasync`ed it.
@@ -22,10 +22,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use duckdb::Connection;
+
 
 use crate::error::{QueryError, QueryResult};
-use crate::sandbox::WorkerDb;
+use crate::sandbox::{DbConn, WorkerDb};
 use crate::statement::Kind;
 
 /// When the writer checkpoints on its own.
@@ -61,7 +61,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// A transaction spanning several requests.
 pub struct Session {
-    pub conn: Mutex<Connection>,
+    pub conn: Mutex<DbConn>,
     last_used: Mutex<Instant>,
     /// A statement in it may have changed the schema.
     ddl: AtomicBool,
@@ -153,7 +153,7 @@ impl Writer {
             // open: such transactions are short (autocommit), so try again.
             let deadline = Instant::now() + CHECKPOINT_WAIT;
             loop {
-                match conn.execute_batch(&sql) {
+                match conn.conn.execute_batch(&sql) {
                     Ok(()) => return Ok(()),
                     Err(e) if e.to_string().contains("other write transactions") && Instant::now() < deadline => {
                         std::thread::sleep(Duration::from_millis(20))
@@ -187,9 +187,9 @@ impl Writer {
             return Ok(open.clone());
         }
         let me = self.clone();
-        let conn = tokio::task::spawn_blocking(move || -> QueryResult<Connection> {
+        let conn = tokio::task::spawn_blocking(move || -> QueryResult<DbConn> {
             let conn = me.db.connect()?;
-            conn.execute_batch("BEGIN TRANSACTION").map_err(QueryError::from_duckdb)?;
+            conn.conn.execute_batch("BEGIN TRANSACTION").map_err(QueryError::from_duckdb)?;
             Ok(conn)
         })
         .await??;
@@ -212,7 +212,7 @@ impl Writer {
         };
         let sql = sql.to_string();
         let s = session.clone();
-        tokio::task::spawn_blocking(move || lock(&s.conn).execute_batch(&sql).map_err(QueryError::from_duckdb)).await??;
+        tokio::task::spawn_blocking(move || lock(&s.conn).conn.execute_batch(&sql).map_err(QueryError::from_duckdb)).await??;
         if commit {
             if session.ddl.load(Ordering::SeqCst) {
                 self.committed(Kind::Ddl);

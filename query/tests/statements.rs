@@ -9,7 +9,7 @@ fn worker() -> (tempfile::TempDir, WorkerDb) {
     let dir = tempfile::tempdir().unwrap();
     let limits = WorkerLimits { temp_dir: dir.path().join("tmp"), memory_limit: "256MB".into(), threads: 1 };
     let db = WorkerDb::open(&dir.path().join("w.duckdb"), false, &limits, "t", &[]).unwrap();
-    db.connect().unwrap().execute_batch("CREATE TABLE t (i INTEGER)").unwrap();
+    db.connect().unwrap().conn.execute_batch("CREATE TABLE t (i INTEGER)").unwrap();
     (dir, db)
 }
 
