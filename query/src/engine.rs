@@ -273,7 +273,7 @@ impl Engine {
         let (db, sql, ingest) = (db.clone(), sql.to_string(), ingest.cloned());
         blocking(move || {
             let slot = IngestSlot::default();
-            let _scope = ingest.as_ref().map(|i| IngestScope::enter(&slot, i)).transpose()?;
+            let _scope = ingest.as_ref().map(|i| IngestScope::enter(&slot, i));
             db.classify(&sql)?.check_allowed()
         })
         .await

@@ -6,22 +6,13 @@
 
 use std::io::{BufReader, Cursor};
 use std::path::Path;
-use std::sync::Arc;
 
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::reader::StreamReader;
+use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 
 use crate::error::{QueryError, QueryResult};
-
-impl Ingest {
-    /// Names and types of the uploaded columns, as a short hash (empty
-    /// when the upload cannot be read: the statement will say why).
-    pub fn fingerprint(&self) -> String {
-        let Ok(reader) = self.spool.open() else { return String::new() };
-        let Ok(stream) = arrow::ipc::reader::StreamReader::try_new(reader, None) else { return String::new() };
-        let fields: Vec<String> = stream.schema().fields().iter().map(|f| format!("{}:{}", f.name(), f.data_type())).collect();
-        blake3::hash(fields.join(",").as_bytes()).to_hex()[..16].to_string()
-    }
-}
 
 /// Largest ingest stream accepted in one Execute.
 pub const MAX_INGEST_BYTES: u64 = 32 << 30;
@@ -30,6 +21,26 @@ pub const MAX_INGEST_BYTES: u64 = 32 << 30;
 pub struct Ingest {
     pub table: String,
     pub spool: Spool,
+    /// The uploaded columns (read once, from the stream's header).
+    pub schema: SchemaRef,
+    /// Names and types of those columns as a short hash: a statement
+    /// prepared for one upload is reused only for uploads of the same.
+    pub fingerprint: String,
+}
+
+impl Ingest {
+    /// A complete upload named `table`: the name is checked, the stream's
+    /// schema read.
+    pub fn new(table: String, spool: Spool) -> QueryResult<Ingest> {
+        if table.is_empty() || !table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(QueryError::Invalid(format!("ingest table name '{table}' must be [A-Za-z0-9_]+")));
+        }
+        let reader = spool.open().map_err(|e| spool.internal(e))?;
+        let schema = StreamReader::try_new(reader, None).map_err(|e| QueryError::Invalid(format!("bad Arrow IPC data to ingest: {e}")))?.schema();
+        let fields: Vec<String> = schema.fields().iter().map(|f| format!("{}:{}", f.name(), f.data_type())).collect();
+        let fingerprint = blake3::hash(fields.join(",").as_bytes()).to_hex()[..16].to_string();
+        Ok(Ingest { table, spool, schema, fingerprint })
+    }
 }
 
 /// Uploads up to this size stay in memory; larger ones go to a file.
@@ -41,7 +52,7 @@ pub struct Spool {
     dir: std::path::PathBuf,
     memory: Vec<u8>,
     /// `memory`, shared with readers once the upload is complete.
-    finished: Option<Arc<Vec<u8>>>,
+    finished: Option<Bytes>,
     file: Option<(tempfile::NamedTempFile, tokio::fs::File)>,
     bytes: u64,
 }
@@ -77,7 +88,7 @@ impl Spool {
     }
 
     pub async fn finish(&mut self) -> QueryResult<()> {
-        self.finished = Some(Arc::new(std::mem::take(&mut self.memory)));
+        self.finished = Some(Bytes::from(std::mem::take(&mut self.memory)));
         match self.file.as_mut() {
             Some((_, writer)) => writer.flush().await.map_err(|e| QueryError::Internal(format!("writing the ingest spool: {e}"))),
             None => Ok(()),
@@ -92,17 +103,8 @@ impl Spool {
     pub fn open(&self) -> std::io::Result<Box<dyn std::io::Read + Send>> {
         match (&self.file, &self.finished) {
             (Some((file, _)), _) => Ok(Box::new(BufReader::with_capacity(1 << 20, file.reopen()?))),
-            (None, Some(bytes)) => Ok(Box::new(Cursor::new(SharedBytes(bytes.clone())))),
+            (None, Some(bytes)) => Ok(Box::new(Cursor::new(bytes.clone()))),
             (None, None) => Err(std::io::Error::other("the upload is not complete")),
         }
-    }
-}
-
-/// `AsRef<[u8]>` for a shared buffer (what `Cursor` reads from).
-struct SharedBytes(Arc<Vec<u8>>);
-
-impl AsRef<[u8]> for SharedBytes {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
     }
 }

@@ -1,6 +1,6 @@
 //! How a statement reads the rows its client uploaded with it: a
 //! replacement scan turns the request's ingest table name into a call of the
-//! `openduck_ingest('<id>')` table function, which streams the spooled Arrow
+//! `openduck_ingest()` table function, which streams the spooled Arrow
 //! IPC straight into the statement. No temp table is created, filled or
 //! dropped (three statements less per write), and a bulk upload is read
 //! once, batch by batch, from the spool.
@@ -54,14 +54,10 @@ pub struct IngestScope {
 }
 
 impl IngestScope {
-    pub fn enter(slot: &IngestSlot, ingest: &Arc<Ingest>) -> QueryResult<IngestScope> {
-        let name = &ingest.table;
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(QueryError::Invalid(format!("ingest table name '{name}' must be [A-Za-z0-9_]+")));
-        }
+    pub fn enter(slot: &IngestSlot, ingest: &Arc<Ingest>) -> IngestScope {
         *lock(slot) = Some(ingest.clone());
-        CURRENT.with(|c| *c.borrow_mut() = Some((name.clone(), slot.clone())));
-        Ok(IngestScope { slot: slot.clone() })
+        CURRENT.with(|c| *c.borrow_mut() = Some((ingest.table.clone(), slot.clone())));
+        IngestScope { slot: slot.clone() }
     }
 }
 
@@ -128,18 +124,13 @@ struct Cursor {
 
 const NO_UPLOAD: &str = "openduck_ingest() reads the rows uploaded with the statement, and this statement came without any";
 
-fn open(ingest: &Ingest) -> Result<BatchReader, Box<dyn std::error::Error>> {
-    StreamReader::try_new(ingest.spool.open()?, None).map_err(bad_ipc)
-}
-
 impl VTab for IngestVTab {
     type BindData = IngestBind;
     type InitData = IngestInit;
 
     fn bind(bind: &BindInfo) -> Result<Self::BindData, Box<dyn std::error::Error>> {
         let slot = CURRENT.with(|c| c.borrow().as_ref().map(|(_, slot)| slot.clone())).ok_or(NO_UPLOAD)?;
-        let ingest = lock(&slot).clone().ok_or(NO_UPLOAD)?;
-        let schema = open(&ingest)?.schema();
+        let schema = lock(&slot).as_ref().ok_or(NO_UPLOAD)?.schema.clone();
         for field in schema.fields() {
             bind.add_result_column(field.name(), to_duckdb_logical_type_for_field(field)?);
         }
@@ -151,17 +142,15 @@ impl VTab for IngestVTab {
         // SAFETY: DuckDB hands init the bind data this function's bind made.
         let bind = unsafe { &*init.get_bind_data::<IngestBind>() };
         let ingest = lock(&bind.slot).clone().ok_or(NO_UPLOAD)?;
-        let reader = open(&ingest)?;
-        // A statement prepared for one upload runs again on the next: only
-        // if the columns are the same (names aside) are the vectors right.
-        let same = |a: &SchemaRef, b: &SchemaRef| {
-            a.fields().len() == b.fields().len() && a.fields().iter().zip(b.fields().iter()).all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type())
-        };
-        if !same(&reader.schema(), &bind.schema) {
+        // A statement prepared for one upload runs again on the next (its
+        // cache key holds the upload's fingerprint): the vectors must fit.
+        if ingest.schema.fields() != bind.schema.fields() {
             return Err("the uploaded rows do not have the columns the statement was prepared for: send them with their own statement text".into());
         }
+        let reader = StreamReader::try_new(ingest.spool.open()?, None).map_err(bad_ipc)?;
         Ok(IngestInit { cursor: Mutex::new(Cursor { reader, batch: None, offset: 0 }) })
     }
+
     fn func(func: &TableFunctionInfo<Self>, output: &mut DataChunkHandle) -> Result<(), Box<dyn std::error::Error>> {
         let init = func.get_init_data();
         let mut cursor = init.cursor.lock().unwrap_or_else(|p| p.into_inner());

@@ -143,17 +143,11 @@ impl ChunkSink for CollectSink {
 /// readable under their ingest table name: report its schema (or error) on
 /// `started`, then its chunks. `true` when the result was read to its end.
 pub fn produce(conn: &DbConn, sql: &str, ingest: Option<&Arc<Ingest>>, started: oneshot::Sender<QueryResult<SchemaRef>>, sink: &mut dyn ChunkSink) -> bool {
-    let _scope = match ingest.map(|i| IngestScope::enter(&conn.ingest, i)).transpose() {
-        Ok(scope) => scope,
-        Err(e) => {
-            let _ = started.send(Err(e));
-            return false;
-        }
-    };
+    let _scope = ingest.map(|i| IngestScope::enter(&conn.ingest, i));
     match ingest {
         // Prepared statements are cached by their text: one bound to an
         // upload of other columns must not be reused for this one.
-        Some(i) => run(&conn.conn, &format!("{sql}\n-- upload {}", i.fingerprint()), started, sink),
+        Some(i) => run(&conn.conn, &format!("{sql}\n-- upload {}", i.fingerprint), started, sink),
         None => run(&conn.conn, sql, started, sink),
     }
 }

@@ -54,7 +54,7 @@ impl Execution for ExecutionService {
             if spool.is_empty() {
                 return Err(Status::invalid_argument("ingest_table given but no Arrow IPC data sent"));
             }
-            Some(std::sync::Arc::new(Ingest { table: first.ingest_table, spool }))
+            Some(std::sync::Arc::new(Ingest::new(first.ingest_table, spool).map_err(|e| e.status())?))
         };
         let req = crate::engine::Request {
             db: first.database,
