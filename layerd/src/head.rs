@@ -31,7 +31,7 @@ use crate::page::{page_count, page_len, page_of, page_start, pages_in_range, rea
 use crate::snapshot::SnapshotView;
 use log::{encode_record, segment_header, Chain, RecordKind};
 use manifest::{read_manifest, sync_dir, write_manifest, Manifest, HEAD_DIR_FORMAT};
-use replay::{replay, set_size};
+use replay::replay;
 
 /// Where the current bytes of a page written to the head are.
 #[derive(Clone, Copy, Debug)]
@@ -59,6 +59,28 @@ struct State {
     chain: Chain,
 }
 
+impl State {
+    /// Apply one logged record (on append and on replay alike).
+    fn apply(&mut self, kind: RecordKind, arg: u64, lp: LogPage) {
+        match kind {
+            RecordKind::Write => {
+                self.pages.insert(arg, lp);
+            }
+            RecordKind::Truncate => self.set_size(arg),
+            RecordKind::Sync => self.sync_seq = self.sync_seq.max(arg),
+        }
+    }
+
+    fn set_size(&mut self, size: u64) {
+        if size < self.size {
+            let n = page_count(size);
+            self.pages.retain(|p, _| *p < n);
+            self.base_limit = self.base_limit.min(n);
+        }
+        self.size = size;
+    }
+}
+
 /// A frozen, consistent cut of the head, taken for a seal.
 #[derive(Clone)]
 pub struct HeadCut {
@@ -78,16 +100,15 @@ impl HeadCut {
 
     /// The bytes of a page as of the cut, verified against the logged hash.
     pub fn read_page(&self, lp: &LogPage) -> Result<Vec<u8>> {
-        read_logged(&self.segments, lp)
+        read_logged(segment_of(&self.segments, lp)?, lp)
     }
 }
 
-fn read_logged(segments: &BTreeMap<u64, Arc<File>>, lp: &LogPage) -> Result<Vec<u8>> {
-    let f = segments.get(&lp.seg).ok_or_else(|| LayerdError::Invalid(format!("head segment {} is gone", lp.seg)))?;
-    read_logged_from(f, lp)
+fn segment_of<'a>(segments: &'a BTreeMap<u64, Arc<File>>, lp: &LogPage) -> Result<&'a Arc<File>> {
+    segments.get(&lp.seg).ok_or_else(|| LayerdError::Invalid(format!("head segment {} is gone", lp.seg)))
 }
 
-fn read_logged_from(f: &File, lp: &LogPage) -> Result<Vec<u8>> {
+fn read_logged(f: &File, lp: &LogPage) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; lp.len as usize];
     f.read_exact_at(&mut buf, lp.offset).map_err(|e| LayerdError::io(format!("head segment {}", lp.seg), e))?;
     if PageHash::of(&buf) != lp.hash {
@@ -114,13 +135,8 @@ pub struct Head {
     /// The writer lease this head's seals commit under (heads opened through
     /// `Layerd::open_head` always have one).
     lease: Mutex<Option<Arc<crate::writer_lease::LeaseKeeper>>>,
-    /// Test hook: the next segment write stores only this many bytes, then
-    /// fails as a full disk would.
     #[cfg(test)]
-    short_write: Mutex<Option<usize>>,
-    /// Test hook: sleep between finding a page and reading it.
-    #[cfg(test)]
-    read_pause: std::sync::atomic::AtomicBool,
+    hooks: tests::Hooks,
 }
 
 fn seg_path(dir: &Path, n: u64) -> PathBuf {
@@ -224,21 +240,15 @@ impl Head {
         st.sealed_through = manifest.sealed_through;
         let mut live = Vec::new();
         for n in list_segments(&dir)? {
+            let path = seg_path(&dir, n);
             if n <= manifest.sealed_through {
-                std::fs::remove_file(seg_path(&dir, n)).at(seg_path(&dir, n))?;
+                std::fs::remove_file(&path).at(&path)?;
             } else {
-                live.push(n);
+                live.push((n, Arc::new(OpenOptions::new().read(true).write(true).open(&path).at(&path)?)));
             }
         }
-        let mut files = Vec::with_capacity(live.len());
-        for &n in &live {
-            let path = seg_path(&dir, n);
-            files.push((n, Arc::new(OpenOptions::new().read(true).write(true).open(&path).at(&path)?)));
-        }
-        if let Some(chain) = replay(&dir, &head_id, &mut st, files, true)? {
-            st.chain = chain;
-        }
-        let next = live.last().copied().unwrap_or(0).max(manifest.sealed_through) + 1;
+        let next = live.last().map_or(0, |(n, _)| *n).max(manifest.sealed_through) + 1;
+        replay(&dir, &head_id, &mut st, live, true)?;
         let head = Head {
             db: db.to_string(),
             dir,
@@ -248,9 +258,7 @@ impl Head {
             state: Mutex::new(st),
             lease: Mutex::new(None),
             #[cfg(test)]
-            short_write: Mutex::new(None),
-            #[cfg(test)]
-            read_pause: Default::default(),
+            hooks: Default::default(),
         };
         head.start_segment(&mut head.state(), next)?;
         Ok(head)
@@ -309,29 +317,27 @@ impl Head {
         self.state().base.as_ref().map(|b| b.id())
     }
 
-    fn source(&self, page: PageNo) -> Source {
+    fn source(&self, page: PageNo) -> Result<Source> {
         let st = self.state();
         if let Some(lp) = st.pages.get(&page) {
-            if let Some(f) = st.segments.get(&lp.seg) {
-                return Source::Log(*lp, f.clone());
-            }
+            return Ok(Source::Log(*lp, segment_of(&st.segments, lp)?.clone()));
         }
-        match &st.base {
+        Ok(match &st.base {
             Some(b) if page < st.base_limit => match b.raw_page_ref(page) {
                 Some(_) => Source::Base(b.clone()),
                 None => Source::Zero,
             },
             _ => Source::Zero,
-        }
+        })
     }
 
     /// Current full bytes of one page.
     async fn page_bytes(&self, page: PageNo) -> Result<Bytes> {
-        match self.source(page) {
+        match self.source(page)? {
             Source::Log(lp, file) => {
                 #[cfg(test)]
-                self.test_read_pause();
-                Ok(Bytes::from(read_logged_from(&file, &lp)?))
+                self.hooks.read_pause();
+                Ok(Bytes::from(read_logged(&file, &lp)?))
             }
             Source::Base(view) => view.read_page(page).await,
             Source::Zero => Ok(Bytes::from(vec![0u8; page_len(page)])),
@@ -375,13 +381,7 @@ impl Head {
         st.cur_len = start + buf.len() as u64;
         st.chain = chain;
         for (kind, arg, lp) in applied {
-            match kind {
-                RecordKind::Write => {
-                    st.pages.insert(arg, lp);
-                }
-                RecordKind::Truncate => set_size(&mut st, arg),
-                RecordKind::Sync => st.sync_seq = arg,
-            }
+            st.apply(kind, arg, lp);
         }
         st.unsynced = true;
         Ok(())
@@ -389,28 +389,10 @@ impl Head {
 
     fn write_segment(&self, f: &File, buf: &[u8], at: u64) -> std::io::Result<()> {
         #[cfg(test)]
-        if let Some(n) = self.short_write.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            f.write_all_at(&buf[..n.min(buf.len())], at)?;
-            return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "injected: disk full"));
+        if let Some(short) = self.hooks.short_write(f, buf, at) {
+            return short;
         }
         f.write_all_at(buf, at)
-    }
-
-    #[cfg(test)]
-    pub(crate) fn pause_reads_between_lookup_and_read(&self, on: bool) {
-        self.read_pause.store(on, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    #[cfg(test)]
-    fn test_read_pause(&self) {
-        if self.read_pause.load(std::sync::atomic::Ordering::Relaxed) {
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-    }
-
-    #[cfg(test)]
-    pub(crate) fn fail_next_write_after(&self, bytes: usize) {
-        *self.short_write.lock().unwrap_or_else(|p| p.into_inner()) = Some(bytes);
     }
 
     /// Write `data` at `offset`, growing the file if needed.

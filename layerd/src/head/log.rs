@@ -148,10 +148,12 @@ pub fn scan_segment(path: &Path, file: &File, head_id: &[u8; 16]) -> Result<Opti
     let len = file.metadata().at(path)?.len();
     let mut hdr = [0u8; SEGMENT_HEADER_LEN as usize];
     let corrupt = |d: &str| LayerdError::Corrupt { object: path.display().to_string(), detail: d.to_string() };
-    if len < 12 {
+    // Magic and version first: an older, shorter header is named as such.
+    let have = len.min(SEGMENT_HEADER_LEN) as usize;
+    if have < 12 {
         return Ok(None);
     }
-    file.read_exact_at(&mut hdr[..12], 0).at(path)?;
+    file.read_exact_at(&mut hdr[..have], 0).at(path)?;
     if &hdr[0..8] != MAGIC {
         return Err(corrupt("not an OpenDuck head segment (bad magic)"));
     }
@@ -164,10 +166,9 @@ pub fn scan_segment(path: &Path, file: &File, head_id: &[u8; 16]) -> Result<Opti
             supported: HEAD_FORMAT_VERSION,
         });
     }
-    if len < SEGMENT_HEADER_LEN {
+    if have < SEGMENT_HEADER_LEN as usize {
         return Ok(None);
     }
-    file.read_exact_at(&mut hdr, 0).at(path)?;
     if &hdr[16..32] != head_id {
         return Err(corrupt("segment belongs to another head (head id mismatch)"));
     }

@@ -50,10 +50,7 @@ pub(super) fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
         format: u32,
     }
     let Format { format } = serde_json::from_slice(&bytes).map_err(corrupt)?;
-    if format == 1 {
-        return upgrade_clean_v1(dir, serde_json::from_slice(&bytes).map_err(corrupt)?).map(Some);
-    }
-    if format != HEAD_DIR_FORMAT {
+    if format != 1 && format != HEAD_DIR_FORMAT {
         return Err(LayerdError::UnsupportedVersion {
             what: "head directory",
             object: path.display().to_string(),
@@ -61,7 +58,11 @@ pub(super) fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
             supported: HEAD_DIR_FORMAT,
         });
     }
-    serde_json::from_slice(&bytes).map(Some).map_err(corrupt)
+    let m = serde_json::from_slice(&bytes).map_err(corrupt)?;
+    if format == 1 {
+        return upgrade_clean_v1(dir, m).map(Some);
+    }
+    Ok(Some(m))
 }
 
 /// Length of a format-1 segment header: a segment no longer than that holds

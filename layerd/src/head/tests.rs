@@ -1,13 +1,58 @@
 //! Head log hardening: failed appends, records bound to their position, the
 //! manifest's format, reads racing a rebase.
 
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::log::{RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
 use super::seg_path;
 use crate::page::{page_len, page_start};
 use crate::{Layerd, LayerdConfig, LayerdError};
+
+/// Fault and timing hooks a test head carries (`Head::hooks`).
+#[derive(Default)]
+pub(super) struct Hooks {
+    /// The next segment write stores only this many bytes, then fails as a
+    /// full disk would.
+    short_write: Mutex<Option<usize>>,
+    /// Sleep between finding a page and reading it.
+    read_pause: AtomicBool,
+}
+
+impl Hooks {
+    /// The injected short write, when one is armed.
+    pub(super) fn short_write(&self, f: &File, buf: &[u8], at: u64) -> Option<std::io::Result<()>> {
+        let n = self.short_write.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+        Some(f.write_all_at(&buf[..n.min(buf.len())], at).and(Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "injected: disk full"))))
+    }
+
+    pub(super) fn read_pause(&self) {
+        if self.read_pause.load(Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+}
+
+impl super::Head {
+    fn fail_next_write_after(&self, bytes: usize) {
+        *self.hooks.short_write.lock().unwrap_or_else(|p| p.into_inner()) = Some(bytes);
+    }
+
+    fn pause_reads_between_lookup_and_read(&self, on: bool) {
+        self.hooks.read_pause.store(on, Ordering::Relaxed);
+    }
+}
+
+/// Rewrite the `format` of the head directory's MANIFEST.
+fn set_manifest_format(dir: &Path, format: u32) {
+    let path = dir.join("MANIFEST");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+    m["format"] = serde_json::json!(format);
+    std::fs::write(&path, serde_json::to_vec(&m).expect("json")).expect("write");
+}
 
 fn pat(seed: u64, len: usize) -> Vec<u8> {
     (0..len).map(|i| (seed.wrapping_mul(31).wrapping_add(i as u64 / 7) % 251) as u8).collect()
@@ -131,18 +176,14 @@ async fn unknown_manifest_format_is_refused() {
     h.sync().await.expect("sync");
     let dir = h.dir.clone();
     drop(h);
-    let path = dir.join("MANIFEST");
-    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
-    m["format"] = serde_json::json!(99);
-    std::fs::write(&path, serde_json::to_vec(&m).expect("json")).expect("write");
+    set_manifest_format(&dir, 99);
     match od.open_head("db").await {
         Err(e @ LayerdError::UnsupportedVersion { .. }) => assert!(e.to_string().contains("99"), "{e}"),
         Err(e) => panic!("expected UnsupportedVersion, got {e}"),
         Ok(_) => panic!("a head of format 99 was opened"),
     }
     // A head of the older format (no chained records) is named as such.
-    m["format"] = serde_json::json!(1);
-    std::fs::write(&path, serde_json::to_vec(&m).expect("json")).expect("write");
+    set_manifest_format(&dir, 1);
     match od.open_head("db").await {
         Err(e @ LayerdError::OldHeadFormat { .. }) => assert!(e.to_string().contains("older OpenDuck"), "{e}"),
         Err(e) => panic!("expected OldHeadFormat, got {e}"),
@@ -161,10 +202,7 @@ async fn clean_format_1_head_is_upgraded() {
     let dir = h.dir.clone();
     drop(h);
     // Make it look like a clean head written by the format-1 build.
-    let path = dir.join("MANIFEST");
-    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
-    m["format"] = serde_json::json!(1);
-    std::fs::write(&path, serde_json::to_vec(&m).expect("json")).expect("write");
+    set_manifest_format(&dir, 1);
     for e in std::fs::read_dir(&dir).expect("dir").flatten() {
         if e.file_name().to_string_lossy().starts_with("seg-") {
             let mut v1 = super::log::segment_header(&[0; 16], Default::default());
