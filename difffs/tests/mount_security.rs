@@ -2,7 +2,6 @@
 //! elsewhere) checked for its options, owners, modes, free space and what
 //! another local user can do.
 
-use std::ffi::CString;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -59,14 +58,6 @@ fn start(mount: impl FnOnce(Arc<DiffFs>, &MountOptions) -> Mounted) -> Env {
     env
 }
 
-fn statvfs(path: &Path) -> libc::statvfs {
-    let c = CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
-    // SAFETY: c is a valid C string and st a valid out pointer.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0, "statvfs {}", path.display());
-    st
-}
-
 fn mount_options(mnt: &Path) -> String {
     let info = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
     let want = mnt.to_string_lossy();
@@ -103,12 +94,13 @@ fn default_mount_is_private_with_kernel_permission_checks_and_real_statfs() {
     assert_eq!(std::fs::metadata(env.mnt.join("db/snapshots")).expect("stat").mode() & 0o777, 0o755);
 
     // statfs: the free space of the disk behind the data directory.
+    let statvfs = |p: &Path| difffs::statfs::of(p).unwrap_or_else(|e| panic!("statvfs {}: {e}", p.display()));
     let (fuse, disk) = (statvfs(&env.mnt), statvfs(&env.data));
-    assert_eq!(fuse.f_frsize, disk.f_frsize, "fragment size");
-    assert_eq!(fuse.f_blocks, disk.f_blocks, "total blocks");
-    let slack = (64 << 20) / disk.f_frsize.max(1); // other writers on the disk meanwhile
-    assert!(fuse.f_bavail.abs_diff(disk.f_bavail) <= slack, "available: mount {} vs disk {}", fuse.f_bavail, disk.f_bavail);
-    assert!(fuse.f_bfree.abs_diff(disk.f_bfree) <= slack, "free: mount {} vs disk {}", fuse.f_bfree, disk.f_bfree);
+    assert_eq!(fuse.frsize, disk.frsize, "fragment size");
+    assert_eq!(fuse.blocks, disk.blocks, "total blocks");
+    let slack = (64 << 20) / u64::from(disk.frsize.max(1)); // other writers on the disk meanwhile
+    assert!(fuse.bavail.abs_diff(disk.bavail) <= slack, "available: mount {} vs disk {}", fuse.bavail, disk.bavail);
+    assert!(fuse.bfree.abs_diff(disk.bfree) <= slack, "free: mount {} vs disk {}", fuse.bfree, disk.bfree);
 
     // Another local user cannot read, let alone write, anything.
     let (ok, err) = as_nobody(&["cat", head.to_str().expect("utf-8")]);
