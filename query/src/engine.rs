@@ -100,12 +100,6 @@ fn close_later<T: Send + 'static>(dbs: T) {
     tokio::task::spawn_blocking(move || drop(dbs));
 }
 
-/// The head is held by another process (its writer lives elsewhere).
-fn held_elsewhere(e: &QueryError) -> bool {
-    let m = e.to_string();
-    m.contains("Device or resource busy") || m.contains("resource busy") || m.contains("Could not set lock")
-}
-
 impl Engine {
     pub fn new(storage: Storage, limits: WorkerLimits, policy: CheckpointPolicy) -> Self {
         Engine {
@@ -175,27 +169,27 @@ impl Engine {
         self.storage.require_database(db).await?;
         let (path, limits, source, name) = (self.storage.head_path(db), self.limits.clone(), self.snapshot_source(db), format!("writer-{db}"));
         let extra = [("checkpoint_threshold", format!("{}b", self.policy.wal_bytes))];
+        let (storage, head_db) = (self.storage.clone(), db.to_string());
         let opened = blocking(move || {
+            if !storage.hold_head(&head_db)? {
+                return Ok(None);
+            }
             let wdb = WorkerDb::open(&path, false, &limits, &name, &extra)?;
             wdb.install_ingest_scan()?;
             wdb.with_root(|c| snapshots_fn::register(c, &source))?;
-            Ok(wdb)
+            Ok(Some(wdb))
         })
-        .await;
-        match opened {
-            Ok(wdb) => {
-                let w = Arc::new(Writer::new(db, wdb));
-                writers.insert(db.to_string(), WriterSlot::Open(w.clone()));
-                self.start_policy(&w);
-                Ok(Some(w))
-            }
-            Err(e) if held_elsewhere(&e) => {
-                tracing::info!(db, error = %e, "the head is held by another process: serving sealed snapshots read-only");
-                writers.insert(db.to_string(), WriterSlot::Elsewhere(Instant::now(), e.to_string()));
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
+        .await?;
+        let Some(wdb) = opened else {
+            tracing::info!(db, "another process holds the writer lease: serving sealed snapshots read-only");
+            let why = "another server holds its writer lease".to_string();
+            writers.insert(db.to_string(), WriterSlot::Elsewhere(Instant::now(), why));
+            return Ok(None);
+        };
+        let w = Arc::new(Writer::new(db, wdb));
+        writers.insert(db.to_string(), WriterSlot::Open(w.clone()));
+        self.start_policy(&w);
+        Ok(Some(w))
     }
 
     /// The writer's background duties: checkpoints by policy, rolling back

@@ -54,6 +54,18 @@ impl Storage {
         self.fs.as_ref()?.open_heads().into_iter().find(|h| h.head.db() == db)
     }
 
+    /// Open (and hold) the head of `db` in this process's mount, before a
+    /// DuckDB opens the file: `false` when another process holds the
+    /// database's writer lease. Blocking (call off the runtime).
+    pub fn hold_head(&self, db: &str) -> QueryResult<bool> {
+        let Some(fs) = &self.fs else { return Ok(true) };
+        match fs.head(db) {
+            Ok(_) => Ok(true),
+            Err(difffs::error::FsError::Busy(_)) => Ok(false),
+            Err(e) => Err(QueryError::Storage(format!("opening the head of '{db}': {e}"))),
+        }
+    }
+
     /// Whether this process may acknowledge writes to `db` now (its writer
     /// lease was renewed recently enough).
     pub fn lease_valid(&self, db: &str) -> bool {
