@@ -185,8 +185,12 @@ impl Layerd {
     /// committed is adopted instead of conflicting.
     pub async fn seal_cut(&self, head: &Head, cut: &HeadCut, crash: Option<SealStep>) -> Result<Option<SnapshotInfo>> {
         head.lease()?; // a fenced writer stops here
-        if let Some(adopted) = self.adopt_committed(head, cut).await? {
-            return Ok(Some(adopted));
+        // Only a retry can find its own commit (one metadata query saved on
+        // every first seal).
+        if cut.retried() {
+            if let Some(adopted) = self.adopt_committed(head, cut).await? {
+                return Ok(Some(adopted));
+            }
         }
         let base = cut.base.clone();
         let n = page_count(cut.size);

@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -91,11 +92,19 @@ pub struct HeadCut {
     pub sealed_through: u64,
     segments: BTreeMap<u64, Arc<File>>,
     head_ref: String,
+    /// A seal of this cut (or of a clone) was started before.
+    attempted: Arc<AtomicBool>,
 }
 
 impl HeadCut {
     pub fn head_ref(&self) -> &str {
         &self.head_ref
+    }
+
+    /// Mark a seal of this cut as started; `true` if one was started before
+    /// (it may have committed: see `Layerd::seal_cut`).
+    pub fn retried(&self) -> bool {
+        self.attempted.swap(true, Ordering::SeqCst)
     }
 
     /// The bytes of a page as of the cut, verified against the logged hash.
@@ -473,6 +482,7 @@ impl Head {
             sealed_through: frozen,
             segments: st.segments.clone(),
             head_ref: format!("{}:{}", hex::encode(self.head_id), frozen),
+            attempted: Arc::default(),
         };
         self.start_segment(&mut st, frozen + 1)?;
         Ok(cut)
