@@ -139,16 +139,7 @@ impl Statement {
 
 /// A new random transaction id (32 hex digits).
 pub fn new_session_id() -> String {
-    use std::sync::atomic::AtomicU64;
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let seed = format!(
-        "{}-{:?}-{}-{:p}",
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        std::time::SystemTime::now(),
-        std::process::id(),
-        &COUNTER
-    );
-    blake3::hash(seed.as_bytes()).to_hex()[..32].to_string()
+    crate::ids::random_id()
 }
 
 /// Payload bytes this client (and its clones) moved: SQL and Arrow IPC sent,

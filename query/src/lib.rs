@@ -6,6 +6,7 @@ pub mod auth;
 pub mod client;
 pub mod engine;
 pub mod error;
+pub mod ids;
 pub mod ingest;
 pub mod ingest_scan;
 pub mod ipc;

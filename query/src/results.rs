@@ -8,7 +8,6 @@
 //! client (backpressure; a client that goes away stops the query).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -264,7 +263,6 @@ struct Pending {
 #[derive(Default)]
 pub struct Handles {
     pending: Mutex<HashMap<String, Pending>>,
-    counter: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -274,9 +272,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Handles {
     /// Keep the rest of a result for Fetch; its handle.
     pub fn park(&self, first: Vec<u8>, rest: ChunkRx) -> String {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let seed = format!("{n}-{:?}-{}", std::time::SystemTime::now(), std::process::id());
-        let handle = blake3::hash(seed.as_bytes()).to_hex()[..32].to_string();
+        let handle = crate::ids::random_id();
         let mut pending = lock(&self.pending);
         pending.retain(|_, p| p.created.elapsed() < HANDLE_TTL);
         pending.insert(handle.clone(), Pending { rows: Fetching { first: Some(first), rest }, created: Instant::now() });

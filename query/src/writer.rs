@@ -102,9 +102,8 @@ impl Writer {
     pub fn new(name: &str, db: WorkerDb) -> Self {
         // A fresh value per writer instance: after a restart, clients reload
         // their catalog caches.
-        let seed = format!("{name}-{:?}-{}", std::time::SystemTime::now(), std::process::id());
         let mut first = [0u8; 8];
-        first.copy_from_slice(&blake3::hash(seed.as_bytes()).as_bytes()[..8]);
+        first.copy_from_slice(&crate::ids::random_bytes()[..8]);
         Writer {
             name: name.to_string(),
             db: Arc::new(db),
