@@ -90,16 +90,19 @@ void OpenDuckCatalog::ObserveVersion(uint64_t version) {
 	lock_guard<mutex> guard(cache_lock);
 	last_version = version;
 	if (cache && cache_version != version) {
-		retained.push_back(std::move(cache));
-		cache.reset();
+		DropCacheLocked();
 	}
 }
 
 void OpenDuckCatalog::InvalidateCache() {
 	lock_guard<mutex> guard(cache_lock);
 	described.clear();
+	DropCacheLocked();
+}
+
+void OpenDuckCatalog::DropCacheLocked() {
 	if (cache) {
-		retained.push_back(std::move(cache));
+		RetainLocked(std::move(cache));
 		cache.reset();
 	}
 }
@@ -135,6 +138,10 @@ openduck_result OpenDuckCatalog::ExecuteDdl(ClientContext &context, const string
 
 void OpenDuckCatalog::Retain(shared_ptr<OpenDuckSchemaSet> schemas) {
 	lock_guard<mutex> guard(cache_lock);
+	RetainLocked(std::move(schemas));
+}
+
+void OpenDuckCatalog::RetainLocked(shared_ptr<OpenDuckSchemaSet> schemas) {
 	retained.push_back(std::move(schemas));
 	while (retained.size() > RETAINED_SCHEMA_SETS) {
 		retained.pop_front();

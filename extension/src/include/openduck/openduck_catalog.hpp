@@ -89,6 +89,9 @@ public:
 
 private:
 	void DropSchema(ClientContext &context, DropInfo &info) override;
+	//! Under cache_lock: retain a schema set (bounded), or the cached one.
+	void RetainLocked(shared_ptr<OpenDuckSchemaSet> schemas);
+	void DropCacheLocked();
 
 	OpenDuckAttachUrl url;
 	shared_ptr<OpenDuckClient> client;
