@@ -1,5 +1,6 @@
 """Write-path benchmark: single-row autocommit commits through ATTACH (1 and
-8 clients), their latency, a bulk INSERT ... SELECT from local data, and what
+8 clients), their latency, the latency of small statements through ATTACH
+(issue #12's one-round-trip goals), a bulk INSERT ... SELECT from local data, and what
 one small write costs in a small and in a large database (time, local disk
 bytes the server writes, bytes stored in the object store), side by side
 with native DuckDB on a local file in the same run.
@@ -120,6 +121,30 @@ def row(name, value, base, unit, higher_is_better=True):
     print(f"| {name} | {value:,.1f} {unit} | {base:,.1f} {unit} | {ratio:.2f}x |")
 
 
+def latencies(con, sql, n):
+    for _ in range(20):
+        con.execute(sql).fetchall()
+    lat = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        con.execute(sql).fetchall()
+        lat.append(time.perf_counter() - t0)
+    return lat
+
+
+def statement_latency(con, native):
+    """Small statements through ATTACH against the same on the local file."""
+    n = max(200, COMMITS // 2)
+    for name, remote, local in (
+        ("`SELECT 1` through openduck_query", "SELECT * FROM openduck_query('cloud', 'SELECT 1')", "SELECT 1"),
+        ("`SELECT count(*)` of a table", "SELECT count(*) FROM cloud.t", "SELECT count(*) FROM t"),
+        ("`SELECT 1 FROM t LIMIT 1`", "SELECT 1 FROM cloud.t LIMIT 1", "SELECT 1 FROM t LIMIT 1"),
+    ):
+        lat_o, lat_n = latencies(con, remote, n), latencies(native, local, n)
+        row(f"{name}, p50 latency", pct(lat_o, 0.5), pct(lat_n, 0.5), "ms")
+        row(f"{name}, p99 latency", pct(lat_o, 0.99), pct(lat_n, 0.99), "ms")
+
+
 def main():
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
@@ -155,6 +180,8 @@ def main():
         nat8, natlat8 = parallel(lambda: native.cursor(), "t", 8, per, True)
         row("8 clients, single-row INSERT, total commits/s", od8, nat8, "/s")
         row("8 clients, p99 latency", pct(lat8, 0.99), pct(natlat8, 0.99), "ms")
+
+        statement_latency(con, native)
 
         # bulk INSERT ... SELECT from local data
         con.execute(f"CREATE TABLE local_rows AS SELECT range AS i, 'r' || range AS s FROM range({BULK_ROWS})")
