@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -58,8 +58,18 @@ pub struct Opened {
     pub fh: u64,
     /// The content can never change: let the kernel keep its page cache.
     pub keep_cache: bool,
-    /// A complete local copy the kernel may read directly (passthrough).
+    /// A complete local file the kernel may serve directly (passthrough):
+    /// a hydrated snapshot, or the side file itself.
     pub backing: Option<Arc<File>>,
+}
+
+/// Read and write requests on side files that the daemon served itself:
+/// with kernel passthrough they go straight to the local file and never
+/// reach the daemon, so these stay 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SideIo {
+    pub reads: u64,
+    pub writes: u64,
 }
 
 #[derive(Clone)]
@@ -92,6 +102,10 @@ pub struct DiffFs {
     next_fh: AtomicU64,
     mounted_at: SystemTime,
     hydrated: Arc<Hydrator>,
+    side_reads: AtomicU64,
+    side_writes: AtomicU64,
+    /// Whether the kernel agreed to FUSE passthrough (set by the adapter).
+    kernel_passthrough: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -127,7 +141,25 @@ impl DiffFs {
             next_fh: AtomicU64::new(1),
             mounted_at: SystemTime::now(),
             hydrated: Arc::new(Hydrator::new(od_dir.join("hydrated"), hydrate_budget)),
+            side_reads: AtomicU64::new(0),
+            side_writes: AtomicU64::new(0),
+            kernel_passthrough: AtomicBool::new(false),
         }
+    }
+
+    /// Side-file reads and writes the daemon served (not the kernel).
+    pub fn side_io_served(&self) -> SideIo {
+        SideIo { reads: self.side_reads.load(Ordering::Relaxed), writes: self.side_writes.load(Ordering::Relaxed) }
+    }
+
+    /// Called by the FUSE adapter once the kernel has answered `init`.
+    pub fn set_kernel_passthrough(&self, on: bool) {
+        self.kernel_passthrough.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the mounted session may serve files by kernel passthrough.
+    pub fn kernel_passthrough(&self) -> bool {
+        self.kernel_passthrough.load(Ordering::Relaxed)
     }
 
     pub fn layerd(&self) -> &Arc<Layerd> {
@@ -159,8 +191,13 @@ impl DiffFs {
         self.side_dir(db).join(name)
     }
 
+    /// Rebuilt from its components: a side path the namespace moved on a
+    /// rename may end in a separator (`x.wal/`), which the local filesystem
+    /// answers with ENOTDIR for a file.
     fn side_path(&self, db: &str, rel: &Path) -> PathBuf {
-        self.side_dir(db).join(rel)
+        let mut p = self.side_dir(db);
+        p.extend(rel.components());
+        p
     }
 
     /// The head of `db`, opened on first use and held while mounted (or
@@ -346,7 +383,9 @@ impl DiffFs {
         fh
     }
 
-    fn open_side(&self, db: &str, rel: &Path, flags: i32, create: bool) -> FsResult<u64> {
+    /// Open a side file with the access DuckDB asked for (plus read, for the
+    /// daemon's own reads). The same file is the passthrough backing.
+    fn open_side(&self, db: &str, rel: &Path, flags: i32, create: bool) -> FsResult<(u64, Arc<File>)> {
         let path = self.side_path(db, rel);
         if create {
             std::fs::create_dir_all(self.side_dir(db))?;
@@ -361,8 +400,8 @@ impl DiffFs {
             }
             o.write(true).mode(0o644);
         }
-        let f = o.open(&path).map_err(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { FsError::Exists } else { e.into() })?;
-        Ok(self.register(OpenFile::Side(Arc::new(f), path)))
+        let f = Arc::new(o.open(&path).map_err(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { FsError::Exists } else { e.into() })?);
+        Ok((self.register(OpenFile::Side(f.clone(), path)), f))
     }
 
     pub fn open(&self, ino: u64, flags: i32) -> FsResult<Opened> {
@@ -385,7 +424,10 @@ impl DiffFs {
                 }
                 Ok(Opened { fh: self.register(OpenFile::Head(h)), keep_cache: false, backing: None })
             }
-            Node::Side(db, rel) => Ok(Opened { fh: self.open_side(&db, &rel, flags, false)?, keep_cache: false, backing: None }),
+            Node::Side(db, rel) => {
+                let (fh, f) = self.open_side(&db, &rel, flags, false)?;
+                Ok(Opened { fh, keep_cache: false, backing: Some(f) })
+            }
             Node::Latest(_) => Err(FsError::NotPermitted("open the link's target")),
             Node::Root | Node::Db(_) | Node::Snapshots(_) => Err(FsError::IsDir),
         }
@@ -395,7 +437,7 @@ impl DiffFs {
         lock(&self.durable_names).clear();
         let parent = self.node(parent)?;
         let node = self.child(&parent, name_str(name)?)?;
-        let fh = match &node {
+        let (fh, backing) = match &node {
             Node::Head(db) => {
                 let h = self.head(db)?;
                 if h.exists() && flags & libc::O_EXCL != 0 {
@@ -405,14 +447,24 @@ impl DiffFs {
                     self.block_on(h.truncate(0))?;
                 }
                 h.mark_created();
-                self.register(OpenFile::Head(h))
+                (self.register(OpenFile::Head(h)), None)
             }
-            Node::Side(db, rel) => self.open_side(db, rel, flags, true)?,
+            Node::Side(db, rel) => {
+                let (fh, f) = self.open_side(db, rel, flags, true)?;
+                (fh, Some(f))
+            }
             Node::Snapshot(..) | Node::Snapshots(_) | Node::Latest(_) => return Err(FsError::ReadOnly),
             Node::Root | Node::Db(_) => return Err(FsError::NotPermitted("use mkdir to create a database")),
         };
         let ino = self.ns.ino(&node);
-        Ok((self.attr_of(ino, &node)?, Opened { fh, keep_cache: false, backing: None }))
+        let attr = match self.attr_of(ino, &node) {
+            Ok(a) => a,
+            Err(e) => {
+                self.release(fh);
+                return Err(e);
+            }
+        };
+        Ok((attr, Opened { fh, keep_cache: false, backing }))
     }
 
     fn file(&self, fh: u64) -> FsResult<OpenFile> {
@@ -424,6 +476,7 @@ impl DiffFs {
             OpenFile::Head(h) => Ok(self.block_on(h.head.read(offset, size as usize))?),
             OpenFile::Snapshot(v) => Ok(self.block_on(v.read(offset, size as usize))?),
             OpenFile::Side(f, _) => {
+                self.side_reads.fetch_add(1, Ordering::Relaxed);
                 let mut buf = vec![0u8; size as usize];
                 let mut n = 0;
                 while n < buf.len() {
@@ -443,7 +496,10 @@ impl DiffFs {
         match self.file(fh)? {
             OpenFile::Head(h) => self.block_on(h.write(offset, data))?,
             OpenFile::Snapshot(_) => return Err(FsError::ReadOnly),
-            OpenFile::Side(f, _) => f.write_all_at(data, offset)?,
+            OpenFile::Side(f, _) => {
+                self.side_writes.fetch_add(1, Ordering::Relaxed);
+                f.write_all_at(data, offset)?
+            }
         }
         Ok(data.len() as u32)
     }
@@ -470,6 +526,9 @@ impl DiffFs {
             OpenFile::Head(h) => Ok(self.block_on(h.fsync(&self.od))?),
             OpenFile::Snapshot(_) => Ok(()),
             OpenFile::Side(f, path) => {
+                // Also for passthrough opens (the kernel still sends fsync
+                // here): writes went to the same local inode, and fdatasync
+                // on any descriptor of it flushes them.
                 f.sync_data()?;
                 // A new (or renamed) WAL must survive a crash by name, too:
                 // once per name, not per commit.

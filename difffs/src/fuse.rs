@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::fs::File;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -23,8 +24,10 @@ pub struct FuseAdapter {
     /// Whether the kernel agreed to FUSE passthrough.
     passthrough: bool,
     /// How each inode is open right now. The kernel refuses to mix cached
-    /// and passthrough opens of one inode, so the first open decides until
-    /// the last one is released.
+    /// and passthrough opens of one inode (every open without passthrough
+    /// counts as cached, with or without FOPEN_KEEP_CACHE), and all
+    /// passthrough opens of one inode must share one backing id: the first
+    /// open decides until the last one is released.
     io_modes: Mutex<HashMap<u64, IoMode>>,
     /// The daemon's user and group: every file is reported as theirs, and
     /// the kernel checks access against them (`default_permissions`).
@@ -50,6 +53,54 @@ impl FuseAdapter {
 
     fn modes(&self) -> std::sync::MutexGuard<'_, HashMap<u64, IoMode>> {
         self.io_modes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Decide how a new open of `ino` is served and count it until its
+    /// release: `Some(id)` by kernel passthrough from `backing` (registered
+    /// with `open_backing` on the inode's first open), `None` through the
+    /// daemon (no backing, passthrough off or refused, or the inode is open
+    /// through the daemon already).
+    fn start_io(&self, ino: u64, backing: Option<&Arc<File>>, open_backing: impl FnOnce(&File) -> std::io::Result<BackingId>) -> Option<Arc<BackingId>> {
+        let mut modes = self.modes();
+        match modes.get_mut(&ino) {
+            Some(IoMode::Passthrough(n, id)) => {
+                *n += 1;
+                return Some(id.clone());
+            }
+            Some(IoMode::Cached(n)) => {
+                *n += 1;
+                return None;
+            }
+            None => {}
+        }
+        let id = backing.filter(|_| self.passthrough).and_then(|f| match open_backing(f) {
+            Ok(id) => {
+                tracing::debug!(ino, "serving by kernel passthrough");
+                Some(Arc::new(id))
+            }
+            Err(e) => {
+                tracing::debug!(ino, error = %e, "passthrough refused; serving through the daemon");
+                None
+            }
+        });
+        modes.insert(ino, id.clone().map_or(IoMode::Cached(1), |id| IoMode::Passthrough(1, id)));
+        id
+    }
+
+    /// One open of `ino` is released: the last one ends its mode (and drops
+    /// the backing id, closing it in the kernel).
+    fn end_io(&self, ino: u64) {
+        let mut modes = self.modes();
+        let last = match modes.get_mut(&ino) {
+            Some(IoMode::Cached(n)) | Some(IoMode::Passthrough(n, _)) => {
+                *n = n.saturating_sub(1);
+                *n == 0
+            }
+            None => false,
+        };
+        if last {
+            modes.remove(&ino);
+        }
     }
 }
 
@@ -97,8 +148,10 @@ impl Filesystem for FuseAdapter {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let _ = config.set_max_write(MAX_IO);
         let _ = config.set_max_readahead(MAX_IO);
-        // Passthrough: hydrated snapshots are read by the kernel directly.
+        // Passthrough: hydrated snapshots are read, and side files (the WAL)
+        // read and written, by the kernel directly.
         self.passthrough = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok() && config.set_max_stack_depth(2).is_ok();
+        self.fs.set_kernel_passthrough(self.passthrough);
         tracing::info!(passthrough = self.passthrough, "FUSE session initialised");
         Ok(())
     }
@@ -198,48 +251,22 @@ impl Filesystem for FuseAdapter {
             Ok(o) => o,
             Err(e) => return reply.error(errno(&e)),
         };
-        if self.passthrough && o.backing.is_some() {
-            let mut modes = self.modes();
-            let backing = match modes.get(&ino.0) {
-                Some(IoMode::Cached(_)) => None,
-                Some(IoMode::Passthrough(_, id)) => Some(id.clone()),
-                None => o.backing.as_ref().and_then(|f| match reply.open_backing(f.as_ref()) {
-                    Ok(id) => {
-                        tracing::info!(ino = ino.0, "serving a hydrated snapshot by kernel passthrough");
-                        Some(Arc::new(id))
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "passthrough refused; serving through the daemon");
-                        None
-                    }
-                }),
-            };
-            if let Some(id) = backing {
-                let n = match modes.get(&ino.0) {
-                    Some(IoMode::Passthrough(n, _)) => *n,
-                    _ => 0,
-                };
-                modes.insert(ino.0, IoMode::Passthrough(n + 1, id.clone()));
-                // Passthrough opens must not ask for the page cache (the
-                // kernel answers EIO), so no FOPEN_KEEP_CACHE here.
-                return reply.opened_passthrough(FileHandle(o.fh), FopenFlags::empty(), &id);
-            }
+        match self.start_io(ino.0, o.backing.as_ref(), |f| reply.open_backing(f)) {
+            // Passthrough opens must not ask for the page cache (the kernel
+            // answers EIO), so no FOPEN_KEEP_CACHE here.
+            Some(id) => reply.opened_passthrough(FileHandle(o.fh), FopenFlags::empty(), &id),
+            None => reply.opened(FileHandle(o.fh), open_flags(o.keep_cache)),
         }
-        if o.keep_cache {
-            let mut modes = self.modes();
-            let n = match modes.get(&ino.0) {
-                Some(IoMode::Cached(n)) => *n,
-                _ => 0,
-            };
-            modes.insert(ino.0, IoMode::Cached(n + 1));
-        }
-        reply.opened(FileHandle(o.fh), open_flags(o.keep_cache))
     }
 
     fn create(&self, _req: &Request, parent: INodeNo, name: &OsStr, _mode: u32, _umask: u32, flags: i32, reply: ReplyCreate) {
-        match self.fs.create(parent.0, name, flags) {
-            Ok((a, o)) => reply.created(&a.ttl, &self.attr(&a), Generation(0), FileHandle(o.fh), open_flags(o.keep_cache)),
-            Err(e) => reply.error(errno(&e)),
+        let (a, o) = match self.fs.create(parent.0, name, flags) {
+            Ok(r) => r,
+            Err(e) => return reply.error(errno(&e)),
+        };
+        match self.start_io(a.ino, o.backing.as_ref(), |f| reply.open_backing(f)) {
+            Some(id) => reply.created_passthrough(&a.ttl, &self.attr(&a), Generation(0), FileHandle(o.fh), FopenFlags::empty(), &id),
+            None => reply.created(&a.ttl, &self.attr(&a), Generation(0), FileHandle(o.fh), open_flags(o.keep_cache)),
         }
     }
 
@@ -293,18 +320,7 @@ impl Filesystem for FuseAdapter {
         reply: ReplyEmpty,
     ) {
         self.fs.release(fh.0);
-        let mut modes = self.modes();
-        let last = match modes.get_mut(&ino.0) {
-            Some(IoMode::Cached(n)) | Some(IoMode::Passthrough(n, _)) => {
-                *n -= 1;
-                *n == 0
-            }
-            None => false,
-        };
-        if last {
-            modes.remove(&ino.0);
-        }
-        drop(modes);
+        self.end_io(ino.0);
         reply.ok();
     }
 
