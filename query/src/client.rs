@@ -208,13 +208,19 @@ impl Client {
     /// Run one statement that reads, as the table `table`, the rows of the
     /// Arrow IPC stream whose bytes `chunks` yields; they are uploaded as
     /// they are produced (at most [`INGEST_CHUNK_BYTES`] each).
+    /// The first chunk travels in the statement's own message, so a small
+    /// upload is one request message.
     pub async fn run_with_ingest(&mut self, stmt: &Statement, table: &str, chunks: impl Stream<Item = Vec<u8>> + Send + 'static) -> ClientResult<Executed> {
+        let mut chunks = Box::pin(chunks);
+        let mut first = stmt.first_message(table);
+        first.arrow_ipc = chunks.next().await.unwrap_or_default();
+        self.stats.bytes_sent.fetch_add(first.arrow_ipc.len() as u64, Ordering::Relaxed);
         let stats = self.stats.clone();
         let rest = chunks.map(move |arrow_ipc| {
             stats.bytes_sent.fetch_add(arrow_ipc.len() as u64, Ordering::Relaxed);
             ExecuteRequest { arrow_ipc, ..Default::default() }
         });
-        self.run_stream(stmt.first_message(table), rest).await
+        self.run_stream(first, rest).await
     }
 
     async fn run_stream(&mut self, first: ExecuteRequest, rest: impl Stream<Item = ExecuteRequest> + Send + 'static) -> ClientResult<Executed> {
