@@ -363,6 +363,23 @@ impl Engine {
         }
     }
 
+    /// Close every DuckDB this engine opened (at shutdown): results waiting
+    /// for Fetch are dropped (stopping their queries) and the databases are
+    /// closed as soon as no running statement holds them, even while
+    /// clients still hold connections to the service.
+    pub async fn close(&self) {
+        self.handles.clear();
+        let writers: Vec<WriterSlot> = self.writers.lock().await.drain().map(|(_, w)| w).collect();
+        let mut readers = Vec::new();
+        {
+            let mut cache = lock(&self.readers);
+            while let Some((_, r)) = cache.pop_lru() {
+                readers.push(r);
+            }
+        }
+        let _ = tokio::task::spawn_blocking(move || drop((writers, readers))).await;
+    }
+
     /// The rest of a result, by handle (once).
     pub fn fetch(&self, handle: &str) -> QueryResult<Fetching> {
         self.handles.take(handle)

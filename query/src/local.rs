@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use difffs::{Daemon, DiffFs, MountOptions};
+use futures::FutureExt;
 use layerd::Layerd;
 
 use crate::engine::Engine;
@@ -14,6 +15,9 @@ use crate::error::{QueryError, QueryResult};
 use crate::sandbox::WorkerLimits;
 use crate::storage::Storage;
 use crate::writer::CheckpointPolicy;
+
+/// How long a stopping server waits for open connections to close.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct LocalServerConfig {
     pub listen: SocketAddr,
@@ -57,12 +61,22 @@ impl LocalServer {
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let token = cfg.token;
         let task = tokio::spawn(async move {
-            let served = crate::service::serve(engine.clone(), token, listener, async move {
-                let _ = rx.await;
-            })
-            .await;
-            // Close the DuckDB workers while the mount is still there.
-            tokio::task::spawn_blocking(move || drop(engine)).await?;
+            let stopped = rx.map(|_| ()).shared();
+            let serving = crate::service::serve(engine.clone(), token, listener, stopped.clone());
+            // Open connections get a grace period to finish their requests;
+            // a client that never answers (an idle HTTP/2 connection nobody
+            // polls) must not keep the server from stopping.
+            let served = tokio::select! {
+                served = serving => served,
+                () = stopped.then(|()| tokio::time::sleep(SHUTDOWN_GRACE)) => {
+                    tracing::warn!("clients still connected {} s after shutdown began: closing their connections", SHUTDOWN_GRACE.as_secs());
+                    Ok(())
+                }
+            };
+            // Close the DuckDB workers while the mount is still there
+            // (connections of clients that did not go away still hold the
+            // engine itself).
+            engine.close().await;
             served
         });
         Ok(LocalServer { addr, fs, stop, task, daemon })

@@ -279,6 +279,11 @@ impl Handles {
         handle
     }
 
+    /// Drop every waiting result (their producers stop).
+    pub fn clear(&self) {
+        lock(&self.pending).clear();
+    }
+
     pub fn take(&self, handle: &str) -> QueryResult<Fetching> {
         lock(&self.pending).remove(handle).map(|p| p.rows).ok_or_else(|| QueryError::UnknownHandle(handle.to_string()))
     }

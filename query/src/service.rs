@@ -65,6 +65,7 @@ impl Execution for ExecutionService {
             session_start: first.session_start,
         };
         let db = req.db.clone();
+        tracing::trace!(db, sql = %req.sql, ingest = req.ingest.is_some(), session = %req.session, "execute");
         let ex = self.engine.execute(req).await.map_err(|e| {
             tracing::debug!(db, error = %e, "execute refused");
             e.status()
