@@ -75,7 +75,7 @@ impl FuseAdapter {
         }
         let id = backing.filter(|_| self.passthrough).and_then(|f| match open_backing(f) {
             Ok(id) => {
-                tracing::debug!(ino, "serving by kernel passthrough");
+                tracing::info!(ino, "serving by kernel passthrough");
                 Some(Arc::new(id))
             }
             Err(e) => {
