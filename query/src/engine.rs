@@ -25,7 +25,6 @@ use lru::LruCache;
 
 use crate::error::{QueryError, QueryResult};
 use crate::ingest::{Ingest, Spool};
-use crate::ingest_scan::{IngestScope, IngestSlot};
 use crate::results::{self, CollectSink, Fetching, Handles, Produced};
 use crate::sandbox::{WorkerDb, WorkerLimits};
 use crate::snapshots_fn::{self, SnapshotSource};
@@ -265,12 +264,7 @@ impl Engine {
 
     async fn classify(&self, db: &Arc<WorkerDb>, sql: &str, ingest: Option<&Arc<Ingest>>) -> QueryResult<Kind> {
         let (db, sql, ingest) = (db.clone(), sql.to_string(), ingest.cloned());
-        blocking(move || {
-            let slot = IngestSlot::default();
-            let _scope = ingest.as_ref().map(|i| IngestScope::enter(&slot, i));
-            db.classify(&sql)?.check_allowed()
-        })
-        .await
+        blocking(move || db.classify(&sql, ingest.as_ref())?.check_allowed()).await
     }
 
     /// Why writes to `db` are refused here.
@@ -298,7 +292,14 @@ impl Engine {
 
     /// A statement inside the transaction `req.session`.
     async fn in_session(&self, writer: &Arc<Writer>, req: Request) -> QueryResult<Executed> {
-        let kind = self.classify(&writer.db, &req.sql, req.ingest.as_ref()).await?;
+        // Planned on the transaction's own connection (which sees the tables
+        // it created); its first statement on a pooled one.
+        let kind = if req.session_start {
+            self.classify(&writer.db, &req.sql, req.ingest.as_ref()).await?
+        } else {
+            let (s, sql, ingest) = (writer.session(&req.session)?, req.sql.clone(), req.ingest.clone());
+            blocking(move || lock(&s.conn).kind(&sql, ingest.as_ref())?.check_allowed()).await?
+        };
         match kind {
             Kind::Commit | Kind::Rollback => {
                 writer.end_session(&req.session, &req.sql, kind == Kind::Commit).await?;
@@ -319,10 +320,10 @@ impl Engine {
         let Request { sql, ingest, .. } = req;
         let s = session.clone();
         let (schema, chunks) = blocking(move || {
-            let conn = lock(&s.conn);
+            let mut conn = lock(&s.conn);
             let (tx, mut rx) = tokio::sync::oneshot::channel();
             let mut sink = CollectSink::new(SESSION_RESULT_BYTES);
-            results::produce(&conn, &sql, ingest.as_ref(), tx, &mut sink);
+            results::produce(&mut conn, &sql, ingest.as_ref(), tx, &mut sink);
             let schema = rx.try_recv().map_err(|_| QueryError::Internal("the statement did not start".into()))??;
             Ok((schema, sink.chunks))
         })
@@ -400,8 +401,8 @@ impl Engine {
 /// connection goes back to the pool if the statement left it clean.
 async fn run_pooled(db: Arc<WorkerDb>, kind: Kind, sql: String, ingest: Option<Arc<Ingest>>) -> QueryResult<Produced> {
     results::start(move |started, sink| match db.checkout() {
-        Ok(conn) => {
-            let completed = results::produce(&conn, &sql, ingest.as_ref(), started, sink);
+        Ok(mut conn) => {
+            let completed = results::produce(&mut conn, &sql, ingest.as_ref(), started, sink);
             if completed && statement::leaves_connection_clean(kind, &sql) {
                 db.release(conn);
             }

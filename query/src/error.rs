@@ -45,7 +45,11 @@ pub enum QueryError {
 impl QueryError {
     /// Classify a DuckDB error by its error type prefix.
     pub fn from_duckdb(e: duckdb::Error) -> Self {
-        let msg = e.to_string();
+        Self::from_duckdb_message(e.to_string())
+    }
+
+    /// Classify a DuckDB error message by its error type prefix.
+    pub fn from_duckdb_message(msg: String) -> Self {
         if msg.contains("configuration has been locked") || msg.contains("configuration is locked") {
             return QueryError::Sandbox(msg);
         }

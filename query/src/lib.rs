@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod ingest_scan;
 pub mod ipc;
 pub mod local;
+pub mod prepared;
 pub mod results;
 pub mod sandbox;
 pub mod service;

@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 use arrow::array::{Array, Int64Array};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use duckdb::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{QueryError, QueryResult};
 use crate::ingest::Ingest;
 use crate::ingest_scan::IngestScope;
-use crate::sandbox::DbConn;
+use crate::prepared::Rows;
+use crate::sandbox::{statement_text, DbConn};
 use crate::ipc;
 
 /// Chunks the producer may run ahead of the consumer.
@@ -140,48 +140,26 @@ impl ChunkSink for CollectSink {
 
 /// Run `sql` on `conn` (a blocking thread), with the rows uploaded with it
 /// readable under their ingest table name: report its schema (or error) on
-/// `started`, then its chunks. `true` when the result was read to its end.
-pub fn produce(conn: &DbConn, sql: &str, ingest: Option<&Arc<Ingest>>, started: oneshot::Sender<QueryResult<SchemaRef>>, sink: &mut dyn ChunkSink) -> bool {
+/// `started`, then its chunks. `true` when the result was read to its end
+/// (the connection is then free for another statement).
+pub fn produce(conn: &mut DbConn, sql: &str, ingest: Option<&Arc<Ingest>>, started: oneshot::Sender<QueryResult<SchemaRef>>, sink: &mut dyn ChunkSink) -> bool {
     let _scope = ingest.map(|i| IngestScope::enter(&conn.ingest, i));
-    match ingest {
-        // Prepared statements are cached by their text: one bound to an
-        // upload of other columns must not be reused for this one.
-        Some(i) => run(&conn.conn, &format!("{sql}\n-- upload {}", i.fingerprint), started, sink),
-        None => run(&conn.conn, sql, started, sink),
+    // Planned once per connection and text: a statement sent again skips
+    // DuckDB's parser, binder and optimizer (DuckDB binds it again if the
+    // catalog changed).
+    match conn.conn.run(&statement_text(sql, ingest)) {
+        // Dropped before its end, the result stops DuckDB.
+        Ok(mut rows) => stream(&mut rows, started, sink),
+        Err(e) => {
+            let _ = started.send(Err(e));
+            false
+        }
     }
 }
 
-/// Run `sql`; `true` when its result was read to the end (the connection
-/// is then free for another statement).
-fn run(conn: &Connection, sql: &str, started: oneshot::Sender<QueryResult<SchemaRef>>, sink: &mut dyn ChunkSink) -> bool {
-    // Cached per connection: a statement sent again skips DuckDB's parser,
-    // binder and optimizer (DuckDB binds it again if the catalog changed).
-    let mut stmt = match conn.prepare_cached(sql) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = started.send(Err(QueryError::from_duckdb(e)));
-            return false;
-        }
-    };
-    let completed = stream(&mut stmt, started, sink);
-    if !completed {
-        // Its result is still open: destroy it with the statement, which
-        // stops DuckDB, rather than keep it cached.
-        stmt.discard();
-    }
-    completed
-}
-
-/// Stream the rows of `stmt` to `sink`; `true` if they all went.
-fn stream(stmt: &mut duckdb::Statement<'_>, started: oneshot::Sender<QueryResult<SchemaRef>>, sink: &mut dyn ChunkSink) -> bool {
-    let stream = match stmt.stream_arrow([]) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = started.send(Err(QueryError::from_duckdb(e)));
-            return false;
-        }
-    };
-    let schema = stream.get_schema();
+/// Stream the rows of `rows` to `sink`; `true` if they all went.
+fn stream(rows: &mut Rows, started: oneshot::Sender<QueryResult<SchemaRef>>, sink: &mut dyn ChunkSink) -> bool {
+    let schema = rows.schema();
     let mut encoder = match ipc::ChunkEncoder::new(&schema) {
         Ok(e) => e,
         Err(e) => {
@@ -196,14 +174,21 @@ fn stream(stmt: &mut duckdb::Statement<'_>, started: oneshot::Sender<QueryResult
     // after a selective filter) are merged first, so per-batch framing stays
     // small next to the data.
     let mut sparse = SparseBatches::default();
-    for batch in stream {
-        let appended = batch.map_err(QueryError::from_duckdb).and_then(|b| sparse.push(b, &mut encoder));
-        if let Err(e) = appended {
+    loop {
+        let batch = match rows.next_batch() {
+            Ok(Some(b)) => b,
+            Ok(None) => break,
+            Err(e) => {
+                sink.send(Err(e));
+                return false;
+            }
+        };
+        if let Err(e) = sparse.push(batch, &mut encoder) {
             sink.send(Err(e));
             return false;
         }
         if encoder.buffered() >= CHUNK_BYTES && !sink.send(Ok(Chunk { bytes: encoder.take(), last: false })) {
-            return false; // client gone: destroying the result stops DuckDB
+            return false; // client gone: dropping the result stops DuckDB
         }
     }
     // Read to its end, the statement is finished (an autocommit one

@@ -1,11 +1,11 @@
 //! The sandbox: one DuckDB database of a worker, opened through DuckDB's C API.
 //!
-//! Statements run on duckdb-rs connections made from it (one per request or
-//! per transaction). Besides those, the database keeps a raw connection of
-//! its own on which every statement is first parsed and prepared (never
-//! run): that is how the server knows, from DuckDB's own parser and binder
-//! and not from string matching, that a request holds exactly one statement
-//! and what kind of statement it is (see [`crate::statement`]).
+//! Statements run on connections of it (pooled between requests, or held
+//! by a transaction), each planned once per connection
+//! ([`crate::prepared`]): the plan tells, from DuckDB's own parser and
+//! binder and not from string matching, that a request holds exactly one
+//! statement and what kind of statement it is (see [`crate::statement`]),
+//! before it runs.
 //!
 //! The sandbox (remote SQL must not reach the server's files, network,
 //! extensions or settings): external access off (no file readers/writers,
@@ -14,18 +14,18 @@
 //! outside the mount.
 
 use std::ffi::{c_char, CStr, CString};
-use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::ptr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use duckdb::ffi;
 use duckdb::Connection;
-use lru::LruCache;
 
 use crate::error::{QueryError, QueryResult};
-use crate::ingest_scan::IngestSlot;
-use crate::statement::{self, Kind};
+use crate::ingest::Ingest;
+use crate::ingest_scan::{IngestScope, IngestSlot};
+use crate::prepared;
+use crate::statement::Kind;
 
 #[derive(Clone, Debug)]
 pub struct WorkerLimits {
@@ -37,32 +37,30 @@ pub struct WorkerLimits {
     pub threads: i64,
 }
 
-/// Statement kinds remembered per database.
-const KIND_CACHE: NonZeroUsize = NonZeroUsize::new(1024).expect("non-zero");
-
 /// Idle connections kept per database.
 const IDLE_CONNECTIONS: usize = 16;
-/// Prepared statements cached per connection.
-const STATEMENT_CACHE: usize = 64;
 
 /// A connection to a worker database, and the slot through which a
 /// statement on it reads the rows uploaded with it.
 pub struct DbConn {
-    pub conn: Connection,
+    pub conn: prepared::Connection,
     pub ingest: IngestSlot,
 }
 
-/// A raw `duckdb_connection`, used only to parse and prepare.
-struct RawConnection(ffi::duckdb_connection);
+impl DbConn {
+    /// The kind of `sql` run with `ingest` (planned on this connection).
+    pub fn kind(&mut self, sql: &str, ingest: Option<&Arc<Ingest>>) -> QueryResult<Kind> {
+        let _scope = ingest.map(|i| IngestScope::enter(&self.ingest, i));
+        self.conn.kind(&statement_text(sql, ingest))
+    }
+}
 
-// SAFETY: a DuckDB connection may be used from any thread, one at a time
-// (guarded by the Mutex in WorkerDb).
-unsafe impl Send for RawConnection {}
-
-impl Drop for RawConnection {
-    fn drop(&mut self) {
-        // SAFETY: the connection was opened by duckdb_connect and is closed once.
-        unsafe { ffi::duckdb_disconnect(&mut self.0) };
+/// The text a statement is planned and cached under: one planned for an
+/// upload of other columns must not be reused for this one.
+pub fn statement_text(sql: &str, ingest: Option<&Arc<Ingest>>) -> String {
+    match ingest {
+        Some(i) => format!("{sql}\n-- upload {}", i.fingerprint),
+        None => sql.to_string(),
     }
 }
 
@@ -83,12 +81,7 @@ impl Drop for RawDatabase {
 /// A sandboxed DuckDB database (fields drop in order: connections first).
 pub struct WorkerDb {
     root: Mutex<Connection>,
-    classifier: Mutex<RawConnection>,
-    /// Kinds of statements seen before, by their text (a statement's kind
-    /// depends on its text alone; clients repeat statements, e.g. every
-    /// INSERT through ATTACH has the same text): parsing and binding once.
-    kinds: Mutex<LruCache<String, Kind>>,
-    /// Connections between requests, with their cached prepared statements.
+    /// Connections between requests, with their cached plans.
     idle: Mutex<Vec<DbConn>>,
     _db: RawDatabase,
     path: PathBuf,
@@ -158,16 +151,9 @@ impl WorkerDb {
                 return Err(QueryError::Storage(format!("opening {}: {msg}", path.display())));
             }
             let db = RawDatabase(db);
-            let mut con: ffi::duckdb_connection = ptr::null_mut();
-            if ffi::duckdb_connect(db.0, &mut con) != ffi::DuckDBSuccess {
-                return Err(QueryError::Internal(format!("connecting to {}", path.display())));
-            }
-            let classifier = RawConnection(con);
             let root = Connection::open_from_raw(db.0).map_err(QueryError::from_duckdb)?;
             Ok(WorkerDb {
                 root: Mutex::new(root),
-                classifier: Mutex::new(classifier),
-                kinds: Mutex::new(LruCache::new(KIND_CACHE)),
                 idle: Mutex::new(Vec::new()),
                 _db: db,
                 path: path.to_path_buf(),
@@ -194,9 +180,7 @@ impl WorkerDb {
 
     /// A new connection of its own (its session state dies with it).
     pub fn connect(&self) -> QueryResult<DbConn> {
-        let conn = lock(&self.root).try_clone().map_err(QueryError::from_duckdb)?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        Ok(DbConn { conn, ingest: IngestSlot::default() })
+        Ok(DbConn { conn: prepared::Connection::connect(self._db.0)?, ingest: IngestSlot::default() })
     }
 
     /// A connection from the pool (or a new one). Hand it back with
@@ -216,45 +200,13 @@ impl WorkerDb {
         }
     }
 
-    /// Parse and prepare `sql` (without running it): exactly one statement,
-    /// and of which kind.
-    pub fn classify(&self, sql: &str) -> QueryResult<Kind> {
-        if let Some(kind) = lock(&self.kinds).get(sql) {
-            return Ok(*kind);
-        }
-        let c_sql = cstring(sql)?;
-        let con = lock(&self.classifier);
-        // SAFETY: the extracted statements and the prepared statement are
-        // destroyed on every path; `con` is held for the whole call.
-        unsafe {
-            let mut extracted: ffi::duckdb_extracted_statements = ptr::null_mut();
-            let n = ffi::duckdb_extract_statements(con.0, c_sql.as_ptr(), &mut extracted);
-            let outcome = if n == 0 {
-                let err = ffi::duckdb_extract_statements_error(extracted);
-                let msg = if err.is_null() { String::new() } else { CStr::from_ptr(err).to_string_lossy().into_owned() };
-                if msg.is_empty() {
-                    Err(QueryError::Invalid("the request holds no SQL statement".into()))
-                } else {
-                    Err(QueryError::Sql(msg))
-                }
-            } else if n > 1 {
-                Err(QueryError::Invalid(format!(
-                    "a request runs exactly one SQL statement, this one holds {n}: send them one by one (in a session for one transaction)"
-                )))
-            } else {
-                let mut stmt: ffi::duckdb_prepared_statement = ptr::null_mut();
-                let rc = ffi::duckdb_prepare_extracted_statement(con.0, extracted, 0, &mut stmt);
-                let ty = (rc == ffi::DuckDBSuccess).then(|| ffi::duckdb_prepared_statement_type(stmt));
-                ffi::duckdb_destroy_prepare(&mut stmt);
-                let kind = statement::kind_of(ty, sql);
-                if ty.is_some() {
-                    // Not when it failed to bind: it may bind later (a table created meanwhile).
-                    lock(&self.kinds).put(sql.to_string(), kind);
-                }
-                Ok(kind)
-            };
-            ffi::duckdb_destroy_extracted(&mut extracted);
-            outcome
-        }
+    /// Parse and plan `sql` (without running it) on a pooled connection:
+    /// exactly one statement, and of which kind. The connection goes back
+    /// to the pool with the plan, so a run that follows on it plans nothing.
+    pub fn classify(&self, sql: &str, ingest: Option<&Arc<Ingest>>) -> QueryResult<Kind> {
+        let mut conn = self.checkout()?;
+        let kind = conn.kind(sql, ingest);
+        self.release(conn);
+        kind
     }
 }

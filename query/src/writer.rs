@@ -147,7 +147,7 @@ impl Writer {
         let started = Instant::now();
         let (me, sql) = (self.clone(), sql.to_string());
         tokio::task::spawn_blocking(move || {
-            let conn = me.db.connect()?;
+            let mut conn = me.db.connect()?;
             // DuckDB refuses to checkpoint while another write transaction is
             // open: such transactions are short (autocommit), so try again.
             let deadline = Instant::now() + CHECKPOINT_WAIT;
@@ -160,7 +160,7 @@ impl Writer {
                     Err(e) if e.to_string().contains("other write transactions") => {
                         return Err(QueryError::Busy(format!("CHECKPOINT waited {CHECKPOINT_WAIT:?} for open write transactions: {e}")))
                     }
-                    Err(e) => return Err(QueryError::from_duckdb(e)),
+                    Err(e) => return Err(e),
                 }
             }
         })
@@ -187,8 +187,8 @@ impl Writer {
         }
         let me = self.clone();
         let conn = tokio::task::spawn_blocking(move || -> QueryResult<DbConn> {
-            let conn = me.db.connect()?;
-            conn.conn.execute_batch("BEGIN TRANSACTION").map_err(QueryError::from_duckdb)?;
+            let mut conn = me.db.connect()?;
+            conn.conn.execute_batch("BEGIN TRANSACTION")?;
             Ok(conn)
         })
         .await??;
@@ -211,7 +211,7 @@ impl Writer {
         };
         let sql = sql.to_string();
         let s = session.clone();
-        tokio::task::spawn_blocking(move || lock(&s.conn).conn.execute_batch(&sql).map_err(QueryError::from_duckdb)).await??;
+        tokio::task::spawn_blocking(move || lock(&s.conn).conn.execute_batch(&sql)).await??;
         if commit {
             if session.ddl.load(Ordering::SeqCst) {
                 self.committed(Kind::Ddl);

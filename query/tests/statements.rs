@@ -36,7 +36,7 @@ fn duckdb_tells_the_kind_of_each_statement() {
         ("INSERT INTO made_in_this_transaction VALUES (1)", Kind::Dml),
         ("WITH x AS (SELECT 1) INSERT INTO made_in_this_transaction SELECT * FROM x", Kind::Unknown),
     ] {
-        assert_eq!(db.classify(sql).unwrap(), want, "{sql}");
+        assert_eq!(db.classify(sql, None).unwrap(), want, "{sql}");
     }
 }
 
@@ -53,7 +53,7 @@ fn what_would_change_server_state_is_refused_by_name() {
         ("INSTALL httpfs", "INSTALL"),
         ("LOAD httpfs", "LOAD"),
     ] {
-        let kind = db.classify(sql).unwrap();
+        let kind = db.classify(sql, None).unwrap();
         match kind.check_allowed() {
             Err(QueryError::Sandbox(m)) => assert!(m.contains(name), "{sql}: {m}"),
             other => panic!("{sql} was not refused: {kind:?} {other:?}"),
@@ -64,13 +64,52 @@ fn what_would_change_server_state_is_refused_by_name() {
 #[test]
 fn exactly_one_statement_per_request() {
     let (_dir, db) = worker();
-    match db.classify("SELECT 1; DROP TABLE t") {
+    match db.classify("SELECT 1; DROP TABLE t", None) {
         Err(QueryError::Invalid(m)) => assert!(m.contains("exactly one SQL statement") && m.contains("2"), "{m}"),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(db.classify("SELEC 1"), Err(QueryError::Sql(_))));
-    assert!(db.classify("").is_err());
-    assert!(db.classify("-- only a comment").is_err());
+    assert!(matches!(db.classify("SELEC 1", None), Err(QueryError::Sql(_))));
+    assert!(db.classify("", None).is_err());
+    assert!(db.classify("-- only a comment", None).is_err());
     // Nothing ran: the table is still there.
-    assert_eq!(db.classify("SELECT * FROM t").unwrap(), Kind::Read);
+    assert_eq!(db.classify("SELECT * FROM t", None).unwrap(), Kind::Read);
+}
+
+#[test]
+fn the_plan_that_classified_a_statement_runs_it() {
+    use arrow::array::{Array, Int64Array};
+    let (_dir, db) = worker();
+    let mut c = db.checkout().unwrap();
+    let insert = "INSERT INTO t SELECT range FROM range(5000)";
+    assert_eq!(c.conn.kind(insert).unwrap(), Kind::Dml);
+    let mut rows = c.conn.run(insert).unwrap();
+    let count = rows.next_batch().unwrap().unwrap();
+    assert_eq!(count.column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0), 5000);
+    assert!(rows.next_batch().unwrap().is_none());
+    drop(rows);
+    // A long result dropped mid-way stops; the connection goes on.
+    let mut rows = c.conn.run("SELECT i, i::VARCHAR AS s, [i, NULL] AS l FROM t, range(1000)").unwrap();
+    let first = rows.next_batch().unwrap().unwrap();
+    assert_eq!(first.num_columns(), 3);
+    assert_eq!(first.schema().field(1).name(), "s");
+    drop(rows);
+    let mut rows = c.conn.run("SELECT count(*) FROM t").unwrap();
+    let n = rows.next_batch().unwrap().unwrap();
+    assert_eq!(n.column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0), 5000);
+    drop(rows);
+    // DuckDB's own errors, at planning and while running.
+    match c.conn.run("SELECT * FROM missing_table") {
+        Err(QueryError::Sql(m)) => assert!(m.contains("missing_table"), "{m}"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a missing table ran"),
+    }
+    let mut rows = c.conn.run("SELECT CAST('x' || i AS INTEGER) FROM t").unwrap();
+    let err = loop {
+        match rows.next_batch() {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("a failing cast finished"),
+            Err(e) => break e,
+        }
+    };
+    assert!(err.to_string().contains("Conversion"), "{err}");
 }
