@@ -110,6 +110,8 @@ pub struct Statement {
     pub session: Option<String>,
     /// This statement opens the transaction `session`.
     pub session_start: bool,
+    /// Stop it after this long (only lowers the server's timeout).
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Statement {
@@ -131,6 +133,7 @@ impl Statement {
             snapshot_id: self.snapshot,
             session_id: self.session.clone().unwrap_or_default(),
             session_start: self.session_start,
+            timeout_ms: self.timeout.map_or(0, |t| u32::try_from(t.as_millis()).unwrap_or(u32::MAX).max(1)),
             ingest_table: ingest_table.into(),
             ..Default::default()
         }

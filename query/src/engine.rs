@@ -25,7 +25,8 @@ use lru::LruCache;
 
 use crate::error::{QueryError, QueryResult};
 use crate::ingest::{Ingest, Spool};
-use crate::results::{self, CollectSink, Fetching, Handles, Produced};
+use crate::prepared::{InFlight, Stopper};
+use crate::results::{self, CollectSink, Fetching, Handles, Produced, StopGuard};
 use crate::sandbox::{WorkerDb, WorkerLimits};
 use crate::snapshots_fn::{self, SnapshotSource};
 use crate::statement::{self, Kind};
@@ -53,6 +54,8 @@ pub struct Request {
     pub session: String,
     /// This statement opens the transaction `session`.
     pub session_start: bool,
+    /// The client's statement timeout (it can only lower the server's).
+    pub timeout: Option<Duration>,
 }
 
 /// An executed statement: its result inline, or behind a handle.
@@ -83,6 +86,7 @@ pub struct Engine {
     readers: Mutex<LruCache<(String, i64), Reader>>,
     writers: tokio::sync::Mutex<HashMap<String, WriterSlot>>,
     handles: Handles,
+    in_flight: InFlight,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -108,6 +112,7 @@ impl Engine {
             readers: Mutex::new(LruCache::new(NonZeroUsize::new(16).expect("non-zero"))),
             writers: tokio::sync::Mutex::default(),
             handles: Handles::default(),
+            in_flight: InFlight::default(),
         }
     }
 
@@ -245,8 +250,9 @@ impl Engine {
             Kind::Checkpoint => return self.checkpoint(&writer, &req.sql).await,
             _ => {}
         }
+        let timeout = self.timeout(&req);
         let Request { sql, ingest, .. } = req;
-        let produced = run_pooled(writer.db.clone(), kind, sql, ingest).await?;
+        let produced = run_pooled(writer.db.clone(), kind, sql, ingest, self.in_flight.stopper(), timeout).await?;
         // A statement is committed when its (autocommit) result is complete.
         if produced.rest.is_none() {
             writer.committed(kind);
@@ -285,7 +291,8 @@ impl Engine {
         if kind.is_write() {
             return Err(if req.snapshot.is_some() { QueryError::WriteToSnapshot(id) } else { self.not_writer(&req.db).await });
         }
-        let produced = run_pooled(reader, kind, req.sql, None).await?;
+        let timeout = self.timeout(&req);
+        let produced = run_pooled(reader, kind, req.sql, None, self.in_flight.stopper(), timeout).await?;
         let (inline, handle) = self.deliver(produced.first.bytes, produced.rest);
         Ok(Executed { schema: produced.schema, inline, handle, snapshot_id: id, is_write: false, rows_affected: 0, catalog_version })
     }
@@ -317,13 +324,15 @@ impl Engine {
             return self.executed(writer, kind, produced);
         }
         session.touch(kind);
+        let stop = self.in_flight.stopper();
+        let _stop_guard = StopGuard::new(stop.clone(), self.timeout(&req));
         let Request { sql, ingest, .. } = req;
         let s = session.clone();
         let (schema, chunks) = blocking(move || {
             let mut conn = lock(&s.conn);
             let (tx, mut rx) = tokio::sync::oneshot::channel();
             let mut sink = CollectSink::new(SESSION_RESULT_BYTES);
-            results::produce(&mut conn, &sql, ingest.as_ref(), tx, &mut sink);
+            results::produce(&mut conn, &sql, ingest.as_ref(), &stop, tx, &mut sink);
             let schema = rx.try_recv().map_err(|_| QueryError::Internal("the statement did not start".into()))??;
             Ok((schema, sink.chunks))
         })
@@ -357,7 +366,12 @@ impl Engine {
     }
 
     /// A complete result goes inline; the rest of a longer one waits for Fetch.
-    fn deliver(&self, first: Vec<u8>, rest: Option<results::ChunkRx>) -> (Option<Vec<u8>>, Option<String>) {
+    /// A statement's timeout: the server's, or the client's if shorter.
+    fn timeout(&self, req: &Request) -> Duration {
+        req.timeout.map_or(self.limits.statement_timeout, |t| t.min(self.limits.statement_timeout))
+    }
+
+    fn deliver(&self, first: Vec<u8>, rest: Option<results::Rest>) -> (Option<Vec<u8>>, Option<String>) {
         match rest {
             None => (Some(first), None),
             Some(rx) => (None, Some(self.handles.park(first, rx))),
@@ -369,6 +383,7 @@ impl Engine {
     /// closed as soon as no running statement holds them, even while
     /// clients still hold connections to the service.
     pub async fn close(&self) {
+        self.in_flight.stop_all();
         self.handles.clear();
         let writers: Vec<WriterSlot> = self.writers.lock().await.drain().map(|(_, w)| w).collect();
         let mut readers = Vec::new();
@@ -399,10 +414,10 @@ impl Engine {
 
 /// Run `sql` on a pooled connection of `db` (a blocking thread); the
 /// connection goes back to the pool if the statement left it clean.
-async fn run_pooled(db: Arc<WorkerDb>, kind: Kind, sql: String, ingest: Option<Arc<Ingest>>) -> QueryResult<Produced> {
-    results::start(move |started, sink| match db.checkout() {
+async fn run_pooled(db: Arc<WorkerDb>, kind: Kind, sql: String, ingest: Option<Arc<Ingest>>, stop: Stopper, timeout: Duration) -> QueryResult<Produced> {
+    results::start(stop, timeout, move |stop, started, sink| match db.checkout() {
         Ok(mut conn) => {
-            let completed = results::produce(&mut conn, &sql, ingest.as_ref(), started, sink);
+            let completed = results::produce(&mut conn, &sql, ingest.as_ref(), stop, started, sink);
             if completed && statement::leaves_connection_clean(kind, &sql) {
                 db.release(conn);
             }

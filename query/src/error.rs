@@ -36,6 +36,8 @@ pub enum QueryError {
     LeaseUncertain(String),
     #[error("the checkpoint is durable on the server, but sealing it into a snapshot failed: {0}; it is retried automatically (run CHECKPOINT again to learn the snapshot)")]
     SealFailed(String),
+    #[error("the statement ran longer than its timeout and was stopped: narrow it, or raise the timeout (the server's --statement-timeout; a client may only lower it)")]
+    Timeout,
     #[error("storage: {0}")]
     Storage(String),
     #[error("internal error: {0}")]
@@ -77,6 +79,7 @@ impl QueryError {
             QueryError::OutOfMemory(_) | QueryError::TooLarge(_) => Status::resource_exhausted(m),
             QueryError::Conflict(_) | QueryError::SessionGone(_) => Status::aborted(m),
             QueryError::NotWriter { .. } | QueryError::SealFailed(_) | QueryError::LeaseUncertain(_) | QueryError::Busy(_) => Status::unavailable(m),
+            QueryError::Timeout => Status::deadline_exceeded(m),
             QueryError::Storage(_) | QueryError::Internal(_) => Status::internal(m),
         }
     }

@@ -11,7 +11,8 @@
 use std::ffi::{c_char, CStr, CString};
 use std::num::NonZeroUsize;
 use std::ptr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arrow::array::StructArray;
 use arrow::datatypes::{Schema, SchemaRef};
@@ -167,6 +168,94 @@ impl Connection {
             ffi::duckdb_destroy_extracted(&mut extracted);
             outcome
         }
+    }
+}
+
+/// Stops the statement a connection runs, from any thread (a client that
+/// went away, a timeout). Armed only while one statement runs, so a late
+/// stop never reaches the connection's next statement.
+#[derive(Clone, Default)]
+pub struct Stopper(Arc<StopperState>);
+
+#[derive(Default)]
+struct StopperState {
+    running_on: Mutex<Option<RawCon>>,
+    stopped: AtomicBool,
+    timed_out: AtomicBool,
+}
+
+struct RawCon(ffi::duckdb_connection);
+
+// SAFETY: only `duckdb_interrupt` is called through it, which DuckDB allows
+// from any thread, and only while the connection is armed (alive).
+unsafe impl Send for RawCon {}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Stopper {
+    /// Stop the statement (now if it runs, else as soon as it starts).
+    pub fn stop(&self) {
+        self.0.stopped.store(true, Ordering::SeqCst);
+        if let Some(con) = lock(&self.0.running_on).as_ref() {
+            // SAFETY: armed, so the connection is alive (disarming takes this lock).
+            unsafe { ffi::duckdb_interrupt(con.0) };
+        }
+    }
+
+    /// Stop it because it ran too long.
+    pub fn time_out(&self) {
+        self.0.timed_out.store(true, Ordering::SeqCst);
+        self.stop();
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.0.stopped.load(Ordering::SeqCst)
+    }
+
+    pub fn timed_out(&self) -> bool {
+        self.0.timed_out.load(Ordering::SeqCst)
+    }
+
+    /// Point the stopper at `conn` until the returned guard drops.
+    pub fn arm<'a>(&'a self, conn: &Connection) -> Armed<'a> {
+        *lock(&self.0.running_on) = Some(RawCon(conn.con));
+        Armed(self)
+    }
+}
+
+/// The stoppers of the statements in flight (so a closing server can stop
+/// them all).
+#[derive(Default)]
+pub struct InFlight(Mutex<Vec<std::sync::Weak<StopperState>>>);
+
+impl InFlight {
+    /// A stopper for a new statement, known to this registry.
+    pub fn stopper(&self) -> Stopper {
+        let stop = Stopper::default();
+        let mut all = lock(&self.0);
+        if all.len() >= 64 {
+            all.retain(|w| w.strong_count() > 0);
+        }
+        all.push(Arc::downgrade(&stop.0));
+        stop
+    }
+
+    /// Stop every statement in flight.
+    pub fn stop_all(&self) {
+        for state in lock(&self.0).drain(..).filter_map(|w| w.upgrade()) {
+            Stopper(state).stop();
+        }
+    }
+}
+
+/// While alive, [`Stopper::stop`] interrupts the armed connection.
+pub struct Armed<'a>(&'a Stopper);
+
+impl Drop for Armed<'_> {
+    fn drop(&mut self) {
+        lock(&self.0 .0.running_on).take();
     }
 }
 

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arrow::array::{Array, Int64Array};
 use arrow::datatypes::SchemaRef;
@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::{QueryError, QueryResult};
 use crate::ingest::Ingest;
 use crate::ingest_scan::IngestScope;
-use crate::prepared::Rows;
+use crate::prepared::{Rows, Stopper};
 use crate::sandbox::{statement_text, DbConn};
 use crate::ipc;
 
@@ -41,12 +41,19 @@ pub struct Chunk {
 
 pub type ChunkRx = mpsc::Receiver<QueryResult<Chunk>>;
 
+/// The chunks of a result still being produced, and what stops its
+/// statement when they are dropped unread.
+pub struct Rest {
+    rx: ChunkRx,
+    _guard: Option<StopGuard>,
+}
+
 /// A statement's result as Execute sees it: its schema and first chunk.
 pub struct Produced {
     pub schema: SchemaRef,
     pub first: Chunk,
     /// The rest (None when `first.last`).
-    pub rest: Option<ChunkRx>,
+    pub rest: Option<Rest>,
 }
 
 impl Produced {
@@ -141,24 +148,48 @@ impl ChunkSink for CollectSink {
 /// Run `sql` on `conn` (a blocking thread), with the rows uploaded with it
 /// readable under their ingest table name: report its schema (or error) on
 /// `started`, then its chunks. `true` when the result was read to its end
-/// (the connection is then free for another statement).
-pub fn produce(conn: &mut DbConn, sql: &str, ingest: Option<&Arc<Ingest>>, started: oneshot::Sender<QueryResult<SchemaRef>>, sink: &mut dyn ChunkSink) -> bool {
+/// (the connection is then free for another statement). `stop` interrupts
+/// it while it runs.
+pub fn produce(
+    conn: &mut DbConn,
+    sql: &str,
+    ingest: Option<&Arc<Ingest>>,
+    stop: &Stopper,
+    started: oneshot::Sender<QueryResult<SchemaRef>>,
+    sink: &mut dyn ChunkSink,
+) -> bool {
     let _scope = ingest.map(|i| IngestScope::enter(&conn.ingest, i));
+    let _armed = stop.arm(&conn.conn);
     // Planned once per connection and text: a statement sent again skips
     // DuckDB's parser, binder and optimizer (DuckDB binds it again if the
     // catalog changed).
     match conn.conn.run(&statement_text(sql, ingest)) {
+        // A stop that came before the statement started.
+        Ok(_) if stop.stopped() => {
+            let _ = started.send(Err(stopped(stop, None)));
+            false
+        }
         // Dropped before its end, the result stops DuckDB.
-        Ok(mut rows) => stream(&mut rows, started, sink),
+        Ok(mut rows) => stream(&mut rows, stop, started, sink),
         Err(e) => {
-            let _ = started.send(Err(e));
+            let _ = started.send(Err(stopped(stop, Some(e))));
             false
         }
     }
 }
 
+/// The error of a statement that `stop` may have interrupted.
+fn stopped(stop: &Stopper, e: Option<QueryError>) -> QueryError {
+    match (stop.timed_out(), stop.stopped(), e) {
+        (true, _, _) => QueryError::Timeout,
+        (false, true, _) => QueryError::Internal("the statement was stopped: its client went away".into()),
+        (false, false, Some(e)) => e,
+        (false, false, None) => QueryError::Internal("the statement stopped without an error".into()),
+    }
+}
+
 /// Stream the rows of `rows` to `sink`; `true` if they all went.
-fn stream(rows: &mut Rows, started: oneshot::Sender<QueryResult<SchemaRef>>, sink: &mut dyn ChunkSink) -> bool {
+fn stream(rows: &mut Rows, stop: &Stopper, started: oneshot::Sender<QueryResult<SchemaRef>>, sink: &mut dyn ChunkSink) -> bool {
     let schema = rows.schema();
     let mut encoder = match ipc::ChunkEncoder::new(&schema) {
         Ok(e) => e,
@@ -179,7 +210,7 @@ fn stream(rows: &mut Rows, started: oneshot::Sender<QueryResult<SchemaRef>>, sin
             Ok(Some(b)) => b,
             Ok(None) => break,
             Err(e) => {
-                sink.send(Err(e));
+                sink.send(Err(stopped(stop, Some(e))));
                 return false;
             }
         };
@@ -198,14 +229,49 @@ fn stream(rows: &mut Rows, started: oneshot::Sender<QueryResult<SchemaRef>>, sin
     sink.send(end) && ok
 }
 
-/// Start `work` on a blocking thread and wait for the schema and first chunk.
-pub async fn start(work: impl FnOnce(oneshot::Sender<QueryResult<SchemaRef>>, &mut dyn ChunkSink) + Send + 'static) -> QueryResult<Produced> {
+/// Stops a statement when dropped (its client went away, or its result
+/// was dropped unread), and after `timeout` while alive.
+pub struct StopGuard {
+    stop: Stopper,
+    timer: tokio::task::AbortHandle,
+}
+
+impl StopGuard {
+    /// Needs a tokio runtime (for the timer).
+    pub fn new(stop: Stopper, timeout: Duration) -> StopGuard {
+        let s = stop.clone();
+        let timer = tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            s.time_out();
+        })
+        .abort_handle();
+        StopGuard { stop, timer }
+    }
+}
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        self.timer.abort();
+        // A statement that finished is disarmed: this stops nothing.
+        self.stop.stop();
+    }
+}
+
+/// Start `work` on a blocking thread and wait for the schema and first
+/// chunk. The statement is stopped after `timeout`, or as soon as nobody
+/// waits for it (this future or the result's reader dropped).
+pub async fn start(
+    stop: Stopper,
+    timeout: Duration,
+    work: impl FnOnce(&Stopper, oneshot::Sender<QueryResult<SchemaRef>>, &mut dyn ChunkSink) + Send + 'static,
+) -> QueryResult<Produced> {
     let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS);
     let (started_tx, started_rx) = oneshot::channel();
-    tokio::task::spawn_blocking(move || work(started_tx, &mut ChannelSink(tx)));
+    let guard = StopGuard::new(stop.clone(), timeout);
+    tokio::task::spawn_blocking(move || work(&stop, started_tx, &mut ChannelSink(tx)));
     let schema = started_rx.await.map_err(|_| QueryError::Internal("the query stopped before it started".into()))??;
     let first = rx.recv().await.ok_or_else(|| QueryError::Internal("the query stopped without a result".into()))??;
-    let rest = (!first.last).then_some(rx);
+    let rest = (!first.last).then_some(Rest { rx, _guard: Some(guard) });
     Ok(Produced { schema, first, rest })
 }
 
@@ -221,13 +287,13 @@ pub fn collected(schema: SchemaRef, chunks: Vec<QueryResult<Chunk>>) -> QueryRes
     for c in rest {
         let _ = tx.try_send(c);
     }
-    Ok(Produced { schema, first, rest: Some(rx) })
+    Ok(Produced { schema, first, rest: Some(Rest { rx, _guard: None }) })
 }
 
 /// The rows behind a handle: the first chunk (already produced), then the rest.
 pub struct Fetching {
     first: Option<Vec<u8>>,
-    rest: ChunkRx,
+    rest: Rest,
 }
 
 impl Fetching {
@@ -235,19 +301,16 @@ impl Fetching {
         if let Some(b) = self.first.take() {
             return Some(Ok(b));
         }
-        self.rest.recv().await.map(|c| c.map(|c| c.bytes))
+        self.rest.rx.recv().await.map(|c| c.map(|c| c.bytes))
     }
 }
 
-struct Pending {
-    rows: Fetching,
-    created: Instant,
-}
+
 
 /// Results waiting for Fetch, by handle.
 #[derive(Default)]
 pub struct Handles {
-    pending: Mutex<HashMap<String, Pending>>,
+    pending: Arc<Mutex<HashMap<String, Fetching>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -255,12 +318,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Handles {
-    /// Keep the rest of a result for Fetch; its handle.
-    pub fn park(&self, first: Vec<u8>, rest: ChunkRx) -> String {
+    /// Keep the rest of a result for Fetch; its handle. Unfetched after
+    /// [`HANDLE_TTL`], it is dropped, which stops its statement. Needs a
+    /// tokio runtime (for that timer).
+    pub fn park(&self, first: Vec<u8>, rest: Rest) -> String {
         let handle = crate::ids::random_id();
-        let mut pending = lock(&self.pending);
-        pending.retain(|_, p| p.created.elapsed() < HANDLE_TTL);
-        pending.insert(handle.clone(), Pending { rows: Fetching { first: Some(first), rest }, created: Instant::now() });
+        lock(&self.pending).insert(handle.clone(), Fetching { first: Some(first), rest });
+        let (pending, expiring) = (Arc::downgrade(&self.pending), handle.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(HANDLE_TTL).await;
+            if let Some(pending) = pending.upgrade() {
+                let expired = lock(&pending).remove(&expiring);
+                drop(expired); // outside the lock: dropping stops the statement
+            }
+        });
         handle
     }
 
@@ -270,6 +341,6 @@ impl Handles {
     }
 
     pub fn take(&self, handle: &str) -> QueryResult<Fetching> {
-        lock(&self.pending).remove(handle).map(|p| p.rows).ok_or_else(|| QueryError::UnknownHandle(handle.to_string()))
+        lock(&self.pending).remove(handle).ok_or_else(|| QueryError::UnknownHandle(handle.to_string()))
     }
 }

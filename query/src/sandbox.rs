@@ -35,6 +35,8 @@ pub struct WorkerLimits {
     pub memory_limit: String,
     /// DuckDB threads per worker database.
     pub threads: i64,
+    /// Longest a statement may run (its result streamed included).
+    pub statement_timeout: std::time::Duration,
 }
 
 /// Idle connections kept per database.

@@ -63,6 +63,7 @@ impl Execution for ExecutionService {
             ingest,
             session: first.session_id,
             session_start: first.session_start,
+            timeout: (first.timeout_ms > 0).then(|| std::time::Duration::from_millis(first.timeout_ms.into())),
         };
         let db = req.db.clone();
         tracing::trace!(db, sql = %req.sql, ingest = req.ingest.is_some(), session = %req.session, "execute");

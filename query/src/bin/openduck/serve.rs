@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// ... or once DuckDB's WAL holds this many MiB.
     #[arg(long, default_value_t = 16)]
     pub checkpoint_wal_mib: u64,
+    /// Stop a statement that runs (or streams its result) longer than this;
+    /// clients may ask for less.
+    #[arg(long, default_value = "15m", value_parser = positive_duration)]
+    pub statement_timeout: Duration,
     /// Roll back a transaction whose client sent nothing for this long.
     #[arg(long, default_value = "60s", value_parser = positive_duration)]
     pub transaction_timeout: Duration,
@@ -85,7 +89,7 @@ pub async fn run(opts: &StorageOpts, args: ServeArgs) -> Result<()> {
         mountpoint: args.mountpoint.clone().unwrap_or_else(|| od.data_dir().join("mnt")),
         fuse_threads: args.tuning.fuse_threads,
         hydrate_bytes: args.tuning.hydrate_mib << 20,
-        limits: WorkerLimits { temp_dir: od.data_dir().join("tmp").join("query"), memory_limit: args.memory_limit, threads: args.threads },
+        limits: WorkerLimits { temp_dir: od.data_dir().join("tmp").join("query"), memory_limit: args.memory_limit, threads: args.threads, statement_timeout: args.statement_timeout },
         policy: CheckpointPolicy {
             idle: args.checkpoint_idle,
             max_delay: args.checkpoint_max_delay,
