@@ -20,7 +20,12 @@ DUCKDB_VERSION="v2.0.0"
 PLATFORM="linux_amd64"
 EXTENSION_VERSION="v$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)"
 
-cargo build -p openduck-extension >&2
+# Built in one invocation with the server's library: cargo then resolves
+# the build dependencies of libduckdb-sys the same way for both, so DuckDB
+# is compiled once per machine (alone, the extension's smaller dependency
+# tree gives libduckdb-sys another build hash: a second 30-minute DuckDB
+# build). The extension links only its own dependencies (openduck-proto).
+cargo build -p openduck-extension -p query --lib >&2
 
 lib="$CARGO_TARGET_DIR/debug/libopenduck_extension.so"
 out="$CARGO_TARGET_DIR/debug/openduck.duckdb_extension"

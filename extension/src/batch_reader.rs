@@ -6,7 +6,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use arrow::record_batch::{RecordBatch, RecordBatchReader};
 use futures::StreamExt;
-use query::client::RecordBatchStream;
+use openduck_proto::client::RecordBatchStream;
 
 use crate::error::ExtensionError;
 use crate::runtime;

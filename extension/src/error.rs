@@ -1,7 +1,7 @@
 //! Errors the C API hands to the C++ side: a stable numeric code (so C++ can
 //! throw the matching DuckDB exception type) and a user-facing message.
 
-use query::ClientError;
+use openduck_proto::ClientError;
 
 /// Error codes shared with `openduck_client.h` (`OPENDUCK_ERROR_*`).
 #[repr(i32)]

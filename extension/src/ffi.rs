@@ -10,7 +10,7 @@ use arrow::ffi_stream::{RecordBatchStreamReader, FFI_ArrowArrayStream};
 
 use crate::error::{ErrorCode, ExtensionError, ExtensionResult};
 use crate::session::{Outcome, Session};
-use query::client::Statement;
+use openduck_proto::client::Statement;
 
 pub const API_VERSION: u32 = 3;
 
@@ -236,7 +236,7 @@ unsafe extern "C" fn new_txn_id(out: *mut c_char) {
     if out.is_null() {
         return;
     }
-    let id = query::client::new_session_id();
+    let id = openduck_proto::client::new_session_id();
     let bytes = id.as_bytes();
     let n = bytes.len().min(32);
     // SAFETY: the caller passes a buffer of 33 bytes.

@@ -5,9 +5,9 @@
 //! the whole upload in memory.
 
 use arrow::record_batch::RecordBatchReader;
-use query::client::{Executed, Statement, INGEST_CHUNK_BYTES};
-use query::ipc::ChunkEncoder;
-use query::Client;
+use openduck_proto::client::{Executed, Statement, INGEST_CHUNK_BYTES};
+use openduck_proto::ipc::ChunkEncoder;
+use openduck_proto::Client;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
@@ -18,7 +18,7 @@ use crate::runtime;
 /// Chunks buffered between the reading thread and the upload.
 const QUEUED_CHUNKS: usize = 4;
 
-type Upload = JoinHandle<Result<Executed, query::client::ClientError>>;
+type Upload = JoinHandle<Result<Executed, openduck_proto::client::ClientError>>;
 
 /// Where encoded bytes go: held until a whole chunk is ready, then streamed
 /// by an upload started with the first full chunk.
@@ -100,7 +100,7 @@ pub fn execute(client: &Client, stmt: &Statement, table: &str, input: impl Recor
 
 /// Encode `input` as one IPC stream into `up`.
 fn encode(up: &mut Uploader<'_>, input: impl RecordBatchReader) -> ExtensionResult<()> {
-    let arrow = |e: query::QueryError| ExtensionError::Internal(format!("encoding rows: {e}"));
+    let arrow = |e: openduck_proto::ipc::IpcError| ExtensionError::Internal(format!("encoding rows: {e}"));
     let mut encoder = ChunkEncoder::new(&input.schema()).map_err(arrow)?;
     if !up.push(&encoder.take())? {
         return Ok(());

@@ -3,7 +3,7 @@
 //! The DuckDB side (catalog, scan, insert) is C++ in `cpp/` (built by
 //! `build.rs` against the headers of the DuckDB that `libduckdb-sys` builds,
 //! with that DuckDB linked in statically). The gRPC side is Rust: a C API
-//! (`include/openduck_client.h`, [`ffi`]) over `query::client::Client`.
+//! (`include/openduck_client.h`, [`ffi`]) over `openduck_proto::client::Client`.
 //!
 //! DuckDB calls the one exported symbol, `openduck_duckdb_cpp_init`, which
 //! hands the C API table to the C++ init function.

@@ -4,8 +4,8 @@
 
 use arrow::record_batch::{RecordBatch, RecordBatchReader};
 use futures::TryStreamExt;
-use query::client::{Executed, Statement};
-use query::Client;
+use openduck_proto::client::{Executed, Statement};
+use openduck_proto::Client;
 
 use crate::batch_reader::RemoteBatchReader;
 use crate::error::{ExtensionError, ExtensionResult};
@@ -89,7 +89,7 @@ impl Session {
         Statement::new(&self.database, sql)
     }
 
-    pub fn stats(&self) -> &query::client::WireStats {
+    pub fn stats(&self) -> &openduck_proto::client::WireStats {
         self.client.stats()
     }
 }

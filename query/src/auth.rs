@@ -3,10 +3,7 @@
 
 use tonic::{Request, Status};
 
-/// The version of the wire protocol (proto/openduck/v1, README) this build speaks.
-pub const PROTOCOL_VERSION: u32 = 2;
-/// Request header naming the client's protocol version (optional).
-pub const PROTOCOL_HEADER: &str = "x-openduck-protocol";
+pub use openduck_proto::{PROTOCOL_HEADER, PROTOCOL_VERSION};
 
 /// A client that names another protocol version is refused with a message
 /// that says which side to upgrade.

@@ -96,6 +96,12 @@ impl From<layerd::LayerdError> for QueryError {
     }
 }
 
+impl From<openduck_proto::ipc::IpcError> for QueryError {
+    fn from(e: openduck_proto::ipc::IpcError) -> Self {
+        QueryError::Invalid(e.to_string())
+    }
+}
+
 impl From<tokio::task::JoinError> for QueryError {
     fn from(e: tokio::task::JoinError) -> Self {
         QueryError::Internal(format!("worker task failed: {e}"))

@@ -1,15 +1,15 @@
 //! query: OpenDuck's gRPC query service (`Execute`/`Fetch`, Arrow IPC) over
-//! stock DuckDB workers that open the mounted snapshot files, its Rust client,
-//! and the all-in-one `openduck serve`.
+//! stock DuckDB workers that open the mounted snapshot files, and the
+//! all-in-one `openduck serve`. The protocol and the Rust client live in
+//! `openduck-proto` (re-exported here).
+
+pub use openduck_proto::{client, ids, ipc, pb};
 
 pub mod auth;
-pub mod client;
 pub mod engine;
 pub mod error;
-pub mod ids;
 pub mod ingest;
 pub mod ingest_scan;
-pub mod ipc;
 pub mod local;
 pub mod prepared;
 pub mod results;
@@ -19,10 +19,6 @@ pub mod snapshots_fn;
 pub mod statement;
 pub mod storage;
 pub mod writer;
-
-pub mod pb {
-    tonic::include_proto!("openduck.v1");
-}
 
 pub use client::{Client, ClientError};
 pub use engine::Engine;

@@ -80,7 +80,7 @@ impl SparseBatches {
     fn push(&mut self, batch: RecordBatch, encoder: &mut ipc::ChunkEncoder) -> QueryResult<()> {
         if batch.num_rows() >= SPARSE_ROWS {
             self.flush(encoder)?;
-            return encoder.append(&batch);
+            return Ok(encoder.append(&batch)?);
         }
         self.rows += batch.num_rows();
         self.batches.push(batch);
@@ -95,7 +95,7 @@ impl SparseBatches {
         let merged = arrow::compute::concat_batches(&first.schema(), &self.batches).map_err(|e| QueryError::Internal(format!("merging batches: {e}")))?;
         self.batches.clear();
         self.rows = 0;
-        encoder.append(&merged)
+        Ok(encoder.append(&merged)?)
     }
 }
 
@@ -194,7 +194,7 @@ fn stream(rows: &mut Rows, stop: &Stopper, started: oneshot::Sender<QueryResult<
     let mut encoder = match ipc::ChunkEncoder::new(&schema) {
         Ok(e) => e,
         Err(e) => {
-            let _ = started.send(Err(e));
+            let _ = started.send(Err(e.into()));
             return false;
         }
     };
@@ -224,7 +224,7 @@ fn stream(rows: &mut Rows, stop: &Stopper, started: oneshot::Sender<QueryResult<
     }
     // Read to its end, the statement is finished (an autocommit one
     // committed) before anyone is told the result is complete.
-    let end = sparse.flush(&mut encoder).and_then(|()| encoder.finish()).map(|bytes| Chunk { bytes, last: true });
+    let end = sparse.flush(&mut encoder).and_then(|()| Ok(encoder.finish()?)).map(|bytes| Chunk { bytes, last: true });
     let ok = end.is_ok();
     sink.send(end) && ok
 }

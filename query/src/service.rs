@@ -73,7 +73,7 @@ impl Execution for ExecutionService {
         })?;
         Ok(Response::new(ExecuteResponse {
             handle: ex.handle.unwrap_or_default(),
-            arrow_schema: ipc::schema_bytes(&ex.schema).map_err(|e| e.status())?,
+            arrow_schema: ipc::schema_bytes(&ex.schema).map_err(|e| QueryError::from(e).status())?,
             snapshot_id: ex.snapshot_id,
             is_write: ex.is_write,
             rows_affected: ex.rows_affected,

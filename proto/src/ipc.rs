@@ -8,20 +8,25 @@ use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 
-use crate::error::{QueryError, QueryResult};
+/// Arrow IPC data that does not encode or decode.
+#[derive(Debug, thiserror::Error)]
+#[error("bad Arrow IPC data: {0}")]
+pub struct IpcError(#[from] pub arrow::error::ArrowError);
 
-fn ipc_err(e: arrow::error::ArrowError) -> QueryError {
-    QueryError::Invalid(format!("bad Arrow IPC data: {e}"))
+pub type IpcResult<T> = Result<T, IpcError>;
+
+fn ipc_err(e: arrow::error::ArrowError) -> IpcError {
+    IpcError(e)
 }
 
 /// An IPC stream holding only `schema`.
-pub fn schema_bytes(schema: &Schema) -> QueryResult<Vec<u8>> {
+pub fn schema_bytes(schema: &Schema) -> IpcResult<Vec<u8>> {
     let mut w = StreamWriter::try_new(Vec::new(), schema).map_err(ipc_err)?;
     w.finish().map_err(ipc_err)?;
     w.into_inner().map_err(ipc_err)
 }
 
-pub fn schema_from_bytes(bytes: &[u8]) -> QueryResult<SchemaRef> {
+pub fn schema_from_bytes(bytes: &[u8]) -> IpcResult<SchemaRef> {
     Ok(StreamReader::try_new(bytes, None).map_err(ipc_err)?.schema())
 }
 
@@ -32,7 +37,7 @@ pub struct ChunkEncoder {
 }
 
 impl ChunkEncoder {
-    pub fn new(schema: &Schema) -> QueryResult<Self> {
+    pub fn new(schema: &Schema) -> IpcResult<Self> {
         Ok(ChunkEncoder { writer: StreamWriter::try_new(Vec::new(), schema).map_err(ipc_err)? })
     }
 
@@ -44,13 +49,13 @@ impl ChunkEncoder {
         std::mem::replace(self.writer.get_mut(), Vec::with_capacity(room))
     }
 
-    pub fn batch(&mut self, batch: &RecordBatch) -> QueryResult<Vec<u8>> {
+    pub fn batch(&mut self, batch: &RecordBatch) -> IpcResult<Vec<u8>> {
         self.append(batch)?;
         Ok(self.take())
     }
 
     /// Encode a batch behind the bytes not yet taken (see `buffered`).
-    pub fn append(&mut self, batch: &RecordBatch) -> QueryResult<()> {
+    pub fn append(&mut self, batch: &RecordBatch) -> IpcResult<()> {
         self.writer.write(batch).map_err(ipc_err)
     }
 
@@ -59,14 +64,14 @@ impl ChunkEncoder {
         self.writer.get_ref().len()
     }
 
-    pub fn finish(mut self) -> QueryResult<Vec<u8>> {
+    pub fn finish(mut self) -> IpcResult<Vec<u8>> {
         self.writer.finish().map_err(ipc_err)?;
         Ok(self.take())
     }
 }
 
 /// Encode batches as one complete IPC stream.
-pub fn encode_all(schema: &SchemaRef, batches: &[RecordBatch]) -> QueryResult<Vec<u8>> {
+pub fn encode_all(schema: &SchemaRef, batches: &[RecordBatch]) -> IpcResult<Vec<u8>> {
     let mut enc = ChunkEncoder::new(schema)?;
     let mut out = enc.take();
     for b in batches {
@@ -77,7 +82,7 @@ pub fn encode_all(schema: &SchemaRef, batches: &[RecordBatch]) -> QueryResult<Ve
 }
 
 /// Decode one complete IPC stream.
-pub fn decode_all(bytes: &[u8]) -> QueryResult<(SchemaRef, Vec<RecordBatch>)> {
+pub fn decode_all(bytes: &[u8]) -> IpcResult<(SchemaRef, Vec<RecordBatch>)> {
     let reader = StreamReader::try_new(bytes, None).map_err(ipc_err)?;
     let schema = reader.schema();
     let batches = reader.collect::<Result<Vec<_>, _>>().map_err(ipc_err)?;

@@ -79,7 +79,7 @@ impl tonic::service::Interceptor for TokenInterceptor {
         if let Some(v) = &self.0 {
             req.metadata_mut().insert("authorization", v.clone());
         }
-        req.metadata_mut().insert(crate::auth::PROTOCOL_HEADER, MetadataValue::from(crate::auth::PROTOCOL_VERSION));
+        req.metadata_mut().insert(crate::PROTOCOL_HEADER, MetadataValue::from(crate::PROTOCOL_VERSION));
         Ok(req)
     }
 }
