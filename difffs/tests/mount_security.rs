@@ -2,61 +2,13 @@
 //! elsewhere) checked for its options, owners, modes, free space and what
 //! another local user can do.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
-use difffs::mount::{Mounted, MountOptions};
-use difffs::DiffFs;
-use layerd::{Layerd, LayerdConfig};
+mod common;
 
-struct Env {
-    _dir: tempfile::TempDir,
-    data: PathBuf,
-    mnt: PathBuf,
-    mounted: Option<Mounted>,
-    _rt: tokio::runtime::Runtime,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(m) = self.mounted.take() {
-            if let Err(e) = m.unmount() {
-                eprintln!("unmount {}: {e}", self.mnt.display());
-            }
-        }
-    }
-}
-
-fn can_mount() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root || !Path::new("/dev/fuse").exists() {
-        eprintln!("skipped: needs root and /dev/fuse");
-        return false;
-    }
-    true
-}
-
-fn start(mount: impl FnOnce(Arc<DiffFs>, &MountOptions) -> Mounted) -> Env {
-    let dir = tempfile::tempdir().expect("tempdir");
-    // Other users must be able to reach the mountpoint, so that what stops
-    // them is the mount itself.
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let data = dir.path().join("data");
-    let mnt = dir.path().join("mnt");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
-    let od = rt.block_on(Layerd::open(LayerdConfig::new(data.clone()))).expect("open");
-    rt.block_on(od.create_database("db")).expect("create");
-    let fs = Arc::new(DiffFs::new(Arc::new(od), rt.handle().clone(), 0));
-    let opts = MountOptions { mountpoint: mnt.clone(), threads: 2 };
-    let mounted = mount(fs, &opts);
-    let env = Env { _dir: dir, data, mnt, mounted: Some(mounted), _rt: rt };
-    // The head appears once its owner creates it (as DuckDB does).
-    drop(std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(env.mnt.join("db/head.duckdb")).expect("create head"));
-    env
-}
+use common::{can_mount, start};
 
 fn mount_options(mnt: &Path) -> String {
     let info = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");

@@ -6,57 +6,12 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use difffs::fs::SideIo;
-use difffs::mount::{Mounted, MountOptions};
-use difffs::DiffFs;
-use layerd::{Layerd, LayerdConfig};
 
-struct Env {
-    _dir: tempfile::TempDir,
-    mnt: PathBuf,
-    fs: Arc<DiffFs>,
-    mounted: Option<Mounted>,
-    _rt: tokio::runtime::Runtime,
-}
+mod common;
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(m) = self.mounted.take() {
-            if let Err(e) = m.unmount() {
-                eprintln!("unmount {}: {e}", self.mnt.display());
-            }
-        }
-    }
-}
-
-fn can_mount() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root || !Path::new("/dev/fuse").exists() {
-        eprintln!("skipped: needs root and /dev/fuse");
-        return false;
-    }
-    true
-}
-
-fn start() -> Env {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let mnt = dir.path().join("mnt");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
-    let od = rt.block_on(Layerd::open(LayerdConfig::new(data))).expect("open");
-    rt.block_on(od.create_database("db")).expect("create");
-    let fs = Arc::new(DiffFs::new(Arc::new(od), rt.handle().clone(), 0));
-    let opts = MountOptions { mountpoint: mnt.clone(), threads: 2 };
-    let mounted = difffs::mount(fs.clone(), &opts).expect("mount");
-    let env = Env { _dir: dir, mnt, fs, mounted: Some(mounted), _rt: rt };
-    // The head exists (DuckDB creates it before its WAL).
-    drop(OpenOptions::new().create(true).truncate(false).write(true).open(env.mnt.join("db/head.duckdb")).expect("create head"));
-    env
-}
+use common::{can_mount, start};
 
 fn read_at(f: &std::fs::File, len: usize) -> Vec<u8> {
     let mut buf = vec![0u8; len];
@@ -70,7 +25,7 @@ fn wal_is_read_and_written_by_kernel_passthrough() {
     if !can_mount() {
         return;
     }
-    let env = start();
+    let env = start(|fs, opts| difffs::mount(fs, opts).expect("mount"));
     let fs = &env.fs;
     assert!(
         fs.kernel_passthrough(),
