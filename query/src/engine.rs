@@ -235,29 +235,33 @@ impl Engine {
             self.check_lease(&req.db)?;
             return self.in_session(&writer, req).await;
         }
-        let kind = self.classify(&writer.db, &req.sql, req.ingest.as_ref()).await?;
-        if kind.is_write() {
-            self.check_lease(&req.db)?;
-        }
-        match kind {
-            Kind::Begin | Kind::Commit | Kind::Rollback => {
-                return Err(QueryError::Invalid(
-                    "transaction control outside a session: a transaction spans several requests, so send its statements with one session_id \
-                     (the extension does this for BEGIN ... COMMIT)"
-                        .into(),
-                ))
+        // Classified and run in one go on one pooled connection: writes only
+        // while this server surely holds the lease; transaction control and
+        // CHECKPOINT are answered here instead.
+        let (storage, db) = (self.storage.clone(), req.db.clone());
+        let gate = move |kind: Kind| -> QueryResult<bool> {
+            if kind.is_write() && !storage.lease_valid(&db) {
+                return Err(QueryError::LeaseUncertain(db.clone()));
             }
-            Kind::Checkpoint => return self.checkpoint(&writer, &req.sql).await,
-            _ => {}
-        }
+            Ok(!matches!(kind, Kind::Begin | Kind::Commit | Kind::Rollback | Kind::Checkpoint))
+        };
         let timeout = self.timeout(&req);
         let Request { sql, ingest, .. } = req;
-        let produced = run_pooled(writer.db.clone(), kind, sql, ingest, self.in_flight.stopper(), timeout).await?;
-        // A statement is committed when its (autocommit) result is complete.
-        if produced.rest.is_none() {
-            writer.committed(kind);
+        match run_pooled(writer.db.clone(), sql.clone(), ingest, self.in_flight.stopper(), timeout, gate).await? {
+            Pooled::Deferred(Kind::Checkpoint) => self.checkpoint(&writer, &sql).await,
+            Pooled::Deferred(_) => Err(QueryError::Invalid(
+                "transaction control outside a session: a transaction spans several requests, so send its statements with one session_id \
+                 (the extension does this for BEGIN ... COMMIT)"
+                    .into(),
+            )),
+            Pooled::Ran(kind, produced) => {
+                // A statement is committed when its (autocommit) result is complete.
+                if produced.rest.is_none() {
+                    writer.committed(kind);
+                }
+                self.executed(&writer, kind, produced)
+            }
         }
-        self.executed(&writer, kind, produced)
     }
 
     /// Writes are acknowledged only while this server surely is the writer.
@@ -287,12 +291,12 @@ impl Engine {
             return Err(QueryError::WriteToSnapshot(id));
         }
         let reader = self.reader(&req.db, id).await?;
-        let kind = self.classify(&reader, &req.sql, None).await?;
-        if kind.is_write() {
-            return Err(if req.snapshot.is_some() { QueryError::WriteToSnapshot(id) } else { self.not_writer(&req.db).await });
-        }
         let timeout = self.timeout(&req);
-        let produced = run_pooled(reader, kind, req.sql, None, self.in_flight.stopper(), timeout).await?;
+        let gate = |kind: Kind| -> QueryResult<bool> { Ok(!kind.is_write()) };
+        let produced = match run_pooled(reader, req.sql, None, self.in_flight.stopper(), timeout, gate).await? {
+            Pooled::Ran(_, produced) => produced,
+            Pooled::Deferred(_) => return Err(if req.snapshot.is_some() { QueryError::WriteToSnapshot(id) } else { self.not_writer(&req.db).await }),
+        };
         let (inline, handle) = self.deliver(produced.first.bytes, produced.rest);
         Ok(Executed { schema: produced.schema, inline, handle, snapshot_id: id, is_write: false, rows_affected: 0, catalog_version })
     }
@@ -412,19 +416,56 @@ impl Engine {
     }
 }
 
-/// Run `sql` on a pooled connection of `db` (a blocking thread); the
-/// connection goes back to the pool if the statement left it clean.
-async fn run_pooled(db: Arc<WorkerDb>, kind: Kind, sql: String, ingest: Option<Arc<Ingest>>, stop: Stopper, timeout: Duration) -> QueryResult<Produced> {
-    results::start(stop, timeout, move |stop, started, sink| match db.checkout() {
-        Ok(mut conn) => {
-            let completed = results::produce(&mut conn, &sql, ingest.as_ref(), stop, started, sink);
-            if completed && statement::leaves_connection_clean(kind, &sql) {
+/// What [`run_pooled`] did with a statement.
+enum Pooled {
+    Ran(Kind, Produced),
+    /// Its kind is not run on a pooled connection (the gate said so).
+    Deferred(Kind),
+}
+
+/// Classify `sql` and, if `gate` lets its kind run here, run it, all on one
+/// pooled connection of `db` in one blocking task (its plan is made once
+/// and serves both); the connection goes back to the pool if the statement
+/// left it clean. What the sandbox refuses is refused before anything runs.
+async fn run_pooled(
+    db: Arc<WorkerDb>,
+    sql: String,
+    ingest: Option<Arc<Ingest>>,
+    stop: Stopper,
+    timeout: Duration,
+    gate: impl FnOnce(Kind) -> QueryResult<bool> + Send + 'static,
+) -> QueryResult<Pooled> {
+    let (kind_tx, kind_rx) = tokio::sync::oneshot::channel::<(Kind, bool)>();
+    let produced = results::start(stop, timeout, move |stop, started, sink| {
+        let mut conn = match db.checkout() {
+            Ok(c) => c,
+            Err(e) => return drop(started.send(Err(e))),
+        };
+        let decided = conn.kind(&sql, ingest.as_ref()).and_then(|k| k.check_allowed()).and_then(|k| Ok((k, gate(k)?)));
+        let kind = match decided {
+            Ok((kind, true)) => kind,
+            Ok((kind, false)) => {
                 db.release(conn);
+                let _ = kind_tx.send((kind, false));
+                return;
             }
+            Err(e) => {
+                db.release(conn);
+                return drop(started.send(Err(e)));
+            }
+        };
+        let _ = kind_tx.send((kind, true));
+        let completed = results::produce(&mut conn, &sql, ingest.as_ref(), stop, started, sink);
+        if completed && statement::leaves_connection_clean(kind, &sql) {
+            db.release(conn);
         }
-        Err(e) => drop(started.send(Err(e))),
     })
-    .await
+    .await;
+    match kind_rx.await {
+        Ok((kind, false)) => Ok(Pooled::Deferred(kind)),
+        Ok((kind, true)) => Ok(Pooled::Ran(kind, produced?)),
+        Err(_) => Err(produced.err().unwrap_or_else(|| QueryError::Internal("a statement ran without a kind".into()))),
+    }
 }
 
 /// The result of a statement that returns nothing.
