@@ -221,7 +221,13 @@ impl Layerd {
         if crash == Some(SealStep::AfterObjects) {
             return Err(LayerdError::SimulatedCrash("seal after objects"));
         }
-        let mut stack = base.as_ref().map(|b| b.info.layers.clone()).unwrap_or_default();
+        // The base's stack as the metadata has it now: a compaction may have
+        // replaced the one the head's view was opened with (same pages, other
+        // layers), and gc may since have collected the replaced layers.
+        let mut stack = match &base {
+            Some(b) => self.catalog.snapshot(head.db(), b.id()).await?.layers,
+            None => Vec::new(),
+        };
         stack.extend(new_layers.iter().map(|l| l.id));
         let stack = self.prune_stack(stack, cut.size).await?;
         let info = self
