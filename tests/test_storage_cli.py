@@ -76,6 +76,7 @@ def test_clear_errors(od, tmp_path):
         (["--store", "ftp://h/x", "db", "list"], "unsupported scheme"),
         (["--metadata", "postgres://127.0.0.1:1/x", "db", "list"], "Connection refused"),
         (["gc", "--keep-within", "3y"], "invalid duration"),
+        (["gc", "--grace", "0s"], "shorter than 1m"),
     ]
     for args, needle in cases:
         proc = od.run(*args, check=False)

@@ -11,6 +11,9 @@ use layerd::{GcOptions, Layerd, LayerdConfig, LayerdError};
 
 use crate::format;
 
+/// The shortest `gc --grace` allowed without `--unsafe-short-grace`.
+const MIN_GRACE_MS: i64 = 60_000;
+
 /// Options shared by every subcommand.
 #[derive(Args, Debug, Clone)]
 pub struct StorageOpts {
@@ -81,9 +84,15 @@ pub enum StorageCommand {
         /// Keep snapshots younger than this (e.g. 7d, 12h).
         #[arg(long, value_parser = format::duration_ms)]
         keep_within: Option<i64>,
-        /// Delete an object only after it has been unreferenced this long.
+        /// Delete an object only after it has been unreferenced this long
+        /// (at least 1m: a seal or import still running puts its layers
+        /// before it commits them).
         #[arg(long, value_parser = format::duration_ms, default_value = "1h")]
         grace: i64,
+        /// Allow a grace under 1m: only when no writer, seal or import runs
+        /// against this store.
+        #[arg(long)]
+        unsafe_short_grace: bool,
     },
     /// Pin a snapshot so that no retention ever drops it (or --unpin).
     Pin {
@@ -205,7 +214,14 @@ pub async fn run(opts: &StorageOpts, cmd: StorageCommand) -> Result<()> {
             Some(r) => println!("compacted '{db}' snapshot {}: {} layers -> 1 image layer ({})", r.snapshot, r.layers_before, format::bytes(r.image_bytes)),
             None => println!("nothing to compact: the snapshot already has a single layer"),
         },
-        StorageCommand::Gc { db, keep_last, keep_within, grace } => {
+        StorageCommand::Gc { db, keep_last, keep_within, grace, unsafe_short_grace } => {
+            if grace < MIN_GRACE_MS && !unsafe_short_grace {
+                anyhow::bail!(
+                    "--grace {grace}ms is shorter than 1m: gc could delete the layers of a seal or import that is still running \
+                     (they are stored before they are committed), breaking the snapshot it commits; use --grace 1m or more, \
+                     or add --unsafe-short-grace when nothing writes to this store"
+                );
+            }
             let r = od.gc(&GcOptions { db, keep_last, keep_within_ms: keep_within, grace_ms: grace }).await?;
             println!(
                 "gc: {} snapshots dropped, {} layers newly unreferenced, {} layers and {} orphan objects deleted",
