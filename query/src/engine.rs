@@ -35,6 +35,8 @@ use crate::writer::{CheckpointPolicy, Writer};
 
 /// Largest result held in memory for a statement inside a transaction.
 const SESSION_RESULT_BYTES: usize = 256 << 20;
+/// How often statements are checked against their timeout.
+const TIMEOUT_TICK: Duration = Duration::from_millis(100);
 /// How often the writer's policy (checkpoints, idle transactions) runs.
 const POLICY_TICK: Duration = Duration::from_millis(200);
 /// How long a database whose head another process holds is served
@@ -86,7 +88,7 @@ pub struct Engine {
     readers: Mutex<LruCache<(String, i64), Reader>>,
     writers: tokio::sync::Mutex<HashMap<String, WriterSlot>>,
     handles: Handles,
-    in_flight: InFlight,
+    in_flight: Arc<InFlight>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -96,6 +98,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Run DuckDB work on a blocking thread.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> QueryResult<T> + Send + 'static) -> QueryResult<T> {
     tokio::task::spawn_blocking(f).await?
+}
+
+/// The registry of statements in flight, with its watchdog: one task that
+/// times out statements past their deadline (needs a tokio runtime).
+fn watched_in_flight() -> Arc<InFlight> {
+    let in_flight = Arc::new(InFlight::default());
+    let watched = Arc::downgrade(&in_flight);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(TIMEOUT_TICK).await;
+            let Some(in_flight) = watched.upgrade() else { return };
+            in_flight.expire();
+        }
+    });
+    in_flight
 }
 
 /// Close DuckDB databases on a blocking thread (closing touches the mount).
@@ -112,7 +129,7 @@ impl Engine {
             readers: Mutex::new(LruCache::new(NonZeroUsize::new(16).expect("non-zero"))),
             writers: tokio::sync::Mutex::default(),
             handles: Handles::default(),
-            in_flight: InFlight::default(),
+            in_flight: watched_in_flight(),
         }
     }
 
@@ -247,7 +264,7 @@ impl Engine {
         };
         let timeout = self.timeout(&req);
         let Request { sql, ingest, .. } = req;
-        match run_pooled(writer.db.clone(), sql.clone(), ingest, self.in_flight.stopper(), timeout, gate).await? {
+        match run_pooled(writer.db.clone(), sql.clone(), ingest, self.in_flight.stopper(timeout), gate).await? {
             Pooled::Deferred(Kind::Checkpoint) => self.checkpoint(&writer, &sql).await,
             Pooled::Deferred(_) => Err(QueryError::Invalid(
                 "transaction control outside a session: a transaction spans several requests, so send its statements with one session_id \
@@ -293,7 +310,7 @@ impl Engine {
         let reader = self.reader(&req.db, id).await?;
         let timeout = self.timeout(&req);
         let gate = |kind: Kind| -> QueryResult<bool> { Ok(!kind.is_write()) };
-        let produced = match run_pooled(reader, req.sql, None, self.in_flight.stopper(), timeout, gate).await? {
+        let produced = match run_pooled(reader, req.sql, None, self.in_flight.stopper(timeout), gate).await? {
             Pooled::Ran(_, produced) => produced,
             Pooled::Deferred(_) => return Err(if req.snapshot.is_some() { QueryError::WriteToSnapshot(id) } else { self.not_writer(&req.db).await }),
         };
@@ -328,8 +345,8 @@ impl Engine {
             return self.executed(writer, kind, produced);
         }
         session.touch(kind);
-        let stop = self.in_flight.stopper();
-        let _stop_guard = StopGuard::new(stop.clone(), self.timeout(&req));
+        let stop = self.in_flight.stopper(self.timeout(&req));
+        let _stop_guard = StopGuard(stop.clone());
         let Request { sql, ingest, .. } = req;
         let s = session.clone();
         let (schema, chunks) = blocking(move || {
@@ -432,11 +449,10 @@ async fn run_pooled(
     sql: String,
     ingest: Option<Arc<Ingest>>,
     stop: Stopper,
-    timeout: Duration,
     gate: impl FnOnce(Kind) -> QueryResult<bool> + Send + 'static,
 ) -> QueryResult<Pooled> {
     let (kind_tx, kind_rx) = tokio::sync::oneshot::channel::<(Kind, bool)>();
-    let produced = results::start(stop, timeout, move |stop, started, sink| {
+    let produced = results::start(stop, move |stop, started, sink| {
         let mut conn = match db.checkout() {
             Ok(c) => c,
             Err(e) => return drop(started.send(Err(e))),

@@ -13,6 +13,7 @@ use std::num::NonZeroUsize;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use arrow::array::StructArray;
 use arrow::datatypes::{Schema, SchemaRef};
@@ -182,6 +183,8 @@ struct StopperState {
     running_on: Mutex<Option<RawCon>>,
     stopped: AtomicBool,
     timed_out: AtomicBool,
+    /// When [`InFlight::expire`] times the statement out.
+    deadline: Option<Instant>,
 }
 
 struct RawCon(ffi::duckdb_connection);
@@ -225,21 +228,40 @@ impl Stopper {
     }
 }
 
-/// The stoppers of the statements in flight (so a closing server can stop
-/// them all).
+/// The stoppers of the statements in flight: one watchdog times them out
+/// ([`InFlight::expire`]), and a closing server stops them all.
 #[derive(Default)]
 pub struct InFlight(Mutex<Vec<std::sync::Weak<StopperState>>>);
 
 impl InFlight {
-    /// A stopper for a new statement, known to this registry.
-    pub fn stopper(&self) -> Stopper {
-        let stop = Stopper::default();
+    /// A stopper for a new statement that may run for `timeout`, known to
+    /// this registry.
+    pub fn stopper(&self, timeout: Duration) -> Stopper {
+        let stop = Stopper(Arc::new(StopperState { deadline: Instant::now().checked_add(timeout), ..Default::default() }));
         let mut all = lock(&self.0);
         if all.len() >= 64 {
             all.retain(|w| w.strong_count() > 0);
         }
         all.push(Arc::downgrade(&stop.0));
         stop
+    }
+
+    /// Time out every statement past its deadline (and forget finished ones).
+    pub fn expire(&self) {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        lock(&self.0).retain(|w| match w.upgrade() {
+            Some(state) => {
+                if state.deadline.is_some_and(|d| d <= now) && !state.stopped.load(Ordering::SeqCst) {
+                    due.push(state);
+                }
+                true
+            }
+            None => false,
+        });
+        for state in due {
+            Stopper(state).time_out();
+        }
     }
 
     /// Stop every statement in flight.

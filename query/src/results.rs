@@ -230,44 +230,25 @@ fn stream(rows: &mut Rows, stop: &Stopper, started: oneshot::Sender<QueryResult<
 }
 
 /// Stops a statement when dropped (its client went away, or its result
-/// was dropped unread), and after `timeout` while alive.
-pub struct StopGuard {
-    stop: Stopper,
-    timer: tokio::task::AbortHandle,
-}
-
-impl StopGuard {
-    /// Needs a tokio runtime (for the timer).
-    pub fn new(stop: Stopper, timeout: Duration) -> StopGuard {
-        let s = stop.clone();
-        let timer = tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            s.time_out();
-        })
-        .abort_handle();
-        StopGuard { stop, timer }
-    }
-}
+/// was dropped unread); a statement that finished is disarmed already.
+pub struct StopGuard(pub Stopper);
 
 impl Drop for StopGuard {
     fn drop(&mut self) {
-        self.timer.abort();
-        // A statement that finished is disarmed: this stops nothing.
-        self.stop.stop();
+        self.0.stop();
     }
 }
 
 /// Start `work` on a blocking thread and wait for the schema and first
-/// chunk. The statement is stopped after `timeout`, or as soon as nobody
-/// waits for it (this future or the result's reader dropped).
+/// chunk. The statement is stopped as soon as nobody waits for it (this
+/// future or the result's reader dropped), or by `stop`'s deadline.
 pub async fn start(
     stop: Stopper,
-    timeout: Duration,
     work: impl FnOnce(&Stopper, oneshot::Sender<QueryResult<SchemaRef>>, &mut dyn ChunkSink) + Send + 'static,
 ) -> QueryResult<Produced> {
     let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS);
     let (started_tx, started_rx) = oneshot::channel();
-    let guard = StopGuard::new(stop.clone(), timeout);
+    let guard = StopGuard(stop.clone());
     tokio::task::spawn_blocking(move || work(&stop, started_tx, &mut ChannelSink(tx)));
     let schema = started_rx.await.map_err(|_| QueryError::Internal("the query stopped before it started".into()))??;
     let first = rx.recv().await.ok_or_else(|| QueryError::Internal("the query stopped without a result".into()))??;
