@@ -7,6 +7,7 @@
 
 mod lease;
 mod schema;
+mod workers;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -19,6 +20,7 @@ use crate::layer::{LayerId, LayerKind, StoredPage};
 use crate::page::PageHash;
 
 pub use lease::WriterLease;
+pub use workers::WorkerRecord;
 
 /// One snapshot of a database.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -164,6 +166,12 @@ impl Catalog {
 
     async fn migrate(&self) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        if !self.sqlite {
+            // Processes starting together on a fresh Postgres would race their
+            // CREATE TABLEs (a unique violation in pg_type): one at a time.
+            // (SQLite's write transaction already holds the database lock.)
+            sqlx::query("SELECT pg_advisory_xact_lock(7478448152010870101)").execute(&mut *tx).await?;
+        }
         sqlx::query("CREATE TABLE IF NOT EXISTS od_schema_version (version BIGINT NOT NULL)").execute(&mut *tx).await?;
         let current: Option<i64> = sqlx::query("SELECT MAX(version) FROM od_schema_version")
             .fetch_one(&mut *tx)

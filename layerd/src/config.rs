@@ -33,6 +33,14 @@ impl LayerdConfig {
         }
     }
 
+    /// The metadata store's URL (the default SQLite file needs the data dir).
+    pub fn resolved_metadata_url(&self) -> Result<String> {
+        match &self.metadata_url {
+            Some(u) => Ok(u.clone()),
+            None => Ok(self.resolve()?.1),
+        }
+    }
+
     /// Create the data dir and fill in the defaults that depend on it.
     pub(crate) fn resolve(&self) -> Result<(PathBuf, String, String)> {
         std::fs::create_dir_all(&self.data_dir).at(&self.data_dir)?;

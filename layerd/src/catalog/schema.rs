@@ -52,6 +52,16 @@ pub const MIGRATIONS: &[&[&str]] = &[&[
         owner TEXT NOT NULL,
         epoch BIGINT NOT NULL,
         expires_at BIGINT NOT NULL)",
+], &[
+    // Query workers serving these metadata and objects (`openduck worker`):
+    // gateways route by this registry, so they keep no state of their own.
+    "CREATE TABLE IF NOT EXISTS workers (
+        id TEXT PRIMARY KEY,
+        endpoint TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        heartbeat_at BIGINT NOT NULL,
+        in_flight BIGINT NOT NULL,
+        status TEXT NOT NULL)",
 ]];
 
 /// Layers that no snapshot uses, directly or as a pack of a used layer.
