@@ -67,13 +67,13 @@ def free_port() -> int:
 class Serve:
     """`openduck serve` on a free loopback port, as a user runs it."""
 
-    def __init__(self, od: OpenDuck, log_dir: Path, *extra, token=TOKEN):
+    def __init__(self, od: OpenDuck, log_dir: Path, *extra, token=TOKEN, cmd="serve", addr=None):
         self.od = od
-        self.addr = f"127.0.0.1:{free_port()}"
+        self.addr = addr or f"127.0.0.1:{free_port()}"
         self.endpoint = f"http://{self.addr}"
-        self.log = log_dir / "serve.log"
+        self.log = log_dir / f"{cmd}.log"
         env = {k: v for k, v in os.environ.items() if k != "OPENDUCK_TOKEN"}
-        args = [od.bin, "--data-dir", str(od.data_dir), "serve", "--listen", self.addr, *extra]
+        args = [od.bin, "--data-dir", str(od.data_dir), cmd, "--listen", self.addr, *extra]
         if token:
             args += ["--token", token]
         with open(self.log, "w") as log:
@@ -86,7 +86,7 @@ class Serve:
                 raise AssertionError(f"serve exited: {self.log.read_text()}")
             try:
                 with urllib.request.urlopen(f"{self.endpoint}/health", timeout=1) as r:
-                    if r.read().strip() == b"ok":
+                    if r.status == 200:
                         return self
             except OSError:
                 time.sleep(0.1)
@@ -108,6 +108,10 @@ class Serve:
         self.proc.send_signal(signal.SIGTERM)
         assert self.proc.wait(timeout=60) == 0, self.log.read_text()
         assert not os.path.ismount(self.od.data_dir / "mnt")
+
+    def get(self, path: str) -> str:
+        with urllib.request.urlopen(f"{self.endpoint}{path}", timeout=5) as r:
+            return r.read().decode()
 
 
 @pytest.fixture(scope="session")

@@ -81,3 +81,50 @@ def test_concurrent_writers_and_readers_while_health_answers(serve):
             f.result()
     tables = serve.sql("mydb", "SELECT count(*) AS n FROM duckdb_tables() WHERE table_name LIKE 'c%'").stdout
     assert "4" in tables, tables
+
+
+def test_kill_9_mid_query_leaves_a_machine_that_restarts(od, tmp_path, extension_path):
+    """SIGKILL while a worker DuckDB reads the mount: the process must really die (without the
+    mount guard it stays a zombie waiting on its own FUSE mount, holding the port and the
+    mount), the client gets an error at once, and `openduck serve` restarts on the same port."""
+    import signal
+    import threading
+
+    import duckdb
+
+    from conftest import rows, wait_for
+
+    s = Serve(od, tmp_path, "--db", "mydb").wait_healthy()
+    con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+    con.execute(f"LOAD '{extension_path}'")
+    con.execute(f"ATTACH '{s.url()}' AS cloud")
+    con.execute("CREATE TABLE cloud.t AS SELECT range AS i FROM range(3000)")
+    outcome = {}
+
+    def slow():
+        try:
+            con.execute("SELECT count(*) FROM cloud.t a, cloud.t b, cloud.t c WHERE (a.i * 7 + b.i * 3 + c.i) % 1000003 = 17").fetchall()
+            outcome["error"] = None
+        except duckdb.Error as e:
+            outcome["error"] = str(e)
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(2)
+    assert t.is_alive(), outcome
+    s.proc.send_signal(signal.SIGKILL)
+    t.join(timeout=30)
+    assert not t.is_alive(), "the client still waits on a killed server"
+    assert "retry" in outcome["error"], outcome
+    s.proc.wait(timeout=30)
+    mnt = str(od.data_dir / "mnt")
+    wait_for(lambda: mnt not in open("/proc/mounts").read(), timeout=10, what="the mount to go")
+    # Restart on the very same port and data dir: nothing left over holds them.
+    again = Serve(od, tmp_path, "--db", "mydb", addr=s.addr).wait_healthy()
+    try:
+        con2 = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+        con2.execute(f"LOAD '{extension_path}'")
+        con2.execute(f"ATTACH '{again.url()}' AS cloud")
+        assert rows(con2, "SELECT count(*) FROM cloud.t") == [(3000,)]
+    finally:
+        again.stop()

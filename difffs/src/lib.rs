@@ -9,6 +9,7 @@ pub mod control;
 pub mod error;
 pub mod fs;
 pub mod fuse;
+pub mod guard;
 pub mod hydrate;
 pub mod mount;
 pub mod namespace;

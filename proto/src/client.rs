@@ -49,6 +49,10 @@ pub enum ClientError {
 impl From<Status> for ClientError {
     fn from(s: Status) -> Self {
         let message = s.message().to_string();
+        if std::error::Error::source(&s).is_some() {
+            // Not an answer: the connection failed or broke mid-call.
+            return ClientError::Unavailable(format!("the connection to the OpenDuck server broke ({message}): retry when it is back"));
+        }
         match s.code() {
             Code::Unauthenticated => ClientError::Unauthenticated(message),
             Code::NotFound => ClientError::NotFound(message),
@@ -162,28 +166,49 @@ pub struct Client {
     stats: Arc<WireStats>,
 }
 
+/// The generated gRPC client with the token and protocol headers on every call.
+pub type RawClient = ExecutionClient<InterceptedService<Channel, TokenInterceptor>>;
+
+/// A client's HTTP/2 pings: a server that stops answering them (its machine
+/// died, or a partition) fails the calls in flight instead of hanging them.
+const CLIENT_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+/// A gateway watches its workers closely: a dead one fails its calls within
+/// about two of these.
+const GATEWAY_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn endpoint_of(endpoint: &str, keep_alive: std::time::Duration) -> ClientResult<Endpoint> {
+    let ep = Endpoint::from_shared(endpoint.to_string()).map_err(|_| ClientError::BadEndpoint(endpoint.to_string()))?;
+    Ok(ep
+        .http2_keep_alive_interval(keep_alive)
+        .keep_alive_timeout(keep_alive * 2)
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .tcp_nodelay(true)
+        // Results arrive in MiB-sized messages: HTTP/2 windows large enough not to stall them.
+        .initial_stream_window_size(Some(HTTP2_STREAM_WINDOW))
+        .initial_connection_window_size(Some(HTTP2_CONNECTION_WINDOW)))
+}
+
+fn raw(channel: Channel, token: Option<&str>) -> ClientResult<RawClient> {
+    let header = match token {
+        Some(t) => Some(format!("Bearer {t}").parse().map_err(|_| ClientError::InvalidArgument("the token contains characters not allowed in a header".into()))?),
+        None => None,
+    };
+    Ok(ExecutionClient::with_interceptor(channel, TokenInterceptor(header)).max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20))
+}
+
+/// A raw client that connects on first use (and reconnects after a
+/// failure): what a gateway keeps per worker.
+pub fn lazy_raw_client(endpoint: &str, token: Option<&str>) -> ClientResult<RawClient> {
+    raw(endpoint_of(endpoint, GATEWAY_KEEP_ALIVE)?.connect_lazy(), token)
+}
+
 impl Client {
     pub async fn connect(endpoint: &str, token: Option<&str>) -> ClientResult<Self> {
-        let ep = Endpoint::from_shared(endpoint.to_string()).map_err(|_| ClientError::BadEndpoint(endpoint.to_string()))?;
-        let channel = ep
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .tcp_nodelay(true)
-            // Results arrive in MiB-sized messages: HTTP/2 windows large enough not to stall them.
-            .initial_stream_window_size(Some(HTTP2_STREAM_WINDOW))
-            .initial_connection_window_size(Some(HTTP2_CONNECTION_WINDOW))
+        let channel = endpoint_of(endpoint, CLIENT_KEEP_ALIVE)?
             .connect()
             .await
             .map_err(|e| ClientError::Unreachable { endpoint: endpoint.to_string(), reason: source_chain(&e) })?;
-        let header = match token {
-            Some(t) => Some(
-                format!("Bearer {t}").parse().map_err(|_| ClientError::InvalidArgument("the token contains characters not allowed in a header".into()))?,
-            ),
-            None => None,
-        };
-        let inner = ExecutionClient::with_interceptor(channel, TokenInterceptor(header))
-            .max_decoding_message_size(64 << 20)
-            .max_encoding_message_size(64 << 20);
-        Ok(Client { inner, stats: Arc::default() })
+        Ok(Client { inner: raw(channel, token)?, stats: Arc::default() })
     }
 
     /// Bytes moved so far by this client and its clones.

@@ -39,6 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             hydrate_bytes: 8 << 30,
             limits: WorkerLimits { temp_dir: work.join("tmp"), memory_limit: "4GB".into(), threads: 2, statement_timeout: std::time::Duration::from_secs(600) },
             policy: query::writer::CheckpointPolicy::default(),
+            advertise: None,
         },
     )
     .await?;

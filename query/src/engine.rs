@@ -133,6 +133,19 @@ impl Engine {
         }
     }
 
+    /// Statements running now (the load a worker reports to gateways).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.count()
+    }
+
+    /// The databases this engine is the writer of now.
+    pub async fn writing(&self) -> Vec<String> {
+        let writers = self.writers.lock().await;
+        let mut dbs: Vec<String> = writers.iter().filter(|(_, w)| matches!(w, WriterSlot::Open(_))).map(|(db, _)| db.clone()).collect();
+        dbs.sort();
+        dbs
+    }
+
     /// A new spool for rows a client uploads with a statement.
     pub fn new_spool(&self) -> QueryResult<Spool> {
         Spool::new(&self.limits.temp_dir.join("ingest"))

@@ -7,11 +7,14 @@ pub use openduck_proto::{client, ids, ipc, pb};
 
 pub mod auth;
 pub mod engine;
+pub mod gateway;
 pub mod error;
 pub mod ingest;
 pub mod ingest_scan;
 pub mod local;
+pub mod metrics;
 pub mod prepared;
+pub mod registration;
 pub mod results;
 pub mod sandbox;
 pub mod service;

@@ -12,12 +12,11 @@ use layerd::Layerd;
 
 use crate::engine::Engine;
 use crate::error::{QueryError, QueryResult};
+use crate::registration::Registration;
 use crate::sandbox::WorkerLimits;
 use crate::storage::Storage;
 use crate::writer::CheckpointPolicy;
 
-/// How long a stopping server waits for open connections to close.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct LocalServerConfig {
     pub listen: SocketAddr,
@@ -27,6 +26,9 @@ pub struct LocalServerConfig {
     pub hydrate_bytes: u64,
     pub limits: WorkerLimits,
     pub policy: CheckpointPolicy,
+    /// Register in the worker registry (`openduck worker`) under this
+    /// endpoint; `Some("")`: the address it listens on.
+    pub advertise: Option<String>,
 }
 
 pub struct LocalServer {
@@ -35,6 +37,7 @@ pub struct LocalServer {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<QueryResult<()>>,
     daemon: Daemon,
+    registration: Option<Registration>,
 }
 
 impl LocalServer {
@@ -45,8 +48,12 @@ impl LocalServer {
         let opts = MountOptions { mountpoint: cfg.mountpoint.clone(), threads: cfg.fuse_threads };
         let daemon = Daemon::start(od.clone(), opts, cfg.hydrate_bytes).await.map_err(|e| QueryError::Storage(e.to_string()))?;
         let fs = daemon.fs.clone();
-        let storage = Storage::new(od, Some(fs.clone()), daemon.mountpoint().to_path_buf());
+        let storage = Storage::new(od.clone(), Some(fs.clone()), daemon.mountpoint().to_path_buf());
         let engine = Arc::new(Engine::new(storage, cfg.limits, cfg.policy));
+        let registration = cfg.advertise.map(|endpoint| {
+            let endpoint = if endpoint.is_empty() { format!("http://{addr}") } else { endpoint };
+            Registration::start(od, Arc::downgrade(&engine), endpoint)
+        });
         // `openduck seal` through the daemon checkpoints the writer first.
         let weak = Arc::downgrade(&engine);
         fs.set_checkpoint_hook(Arc::new(move |db: String| -> difffs::fs::CheckpointFuture {
@@ -61,25 +68,14 @@ impl LocalServer {
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let token = cfg.token;
         let task = tokio::spawn(async move {
-            let stopped = rx.map(|_| ()).shared();
-            let serving = crate::service::serve(engine.clone(), token, listener, stopped.clone());
-            // Open connections get a grace period to finish their requests;
-            // a client that never answers (an idle HTTP/2 connection nobody
-            // polls) must not keep the server from stopping.
-            let served = tokio::select! {
-                served = serving => served,
-                () = stopped.then(|()| tokio::time::sleep(SHUTDOWN_GRACE)) => {
-                    tracing::warn!("clients still connected {} s after shutdown began: closing their connections", SHUTDOWN_GRACE.as_secs());
-                    Ok(())
-                }
-            };
+            let served = crate::service::serve(engine.clone(), token, listener, rx.map(|_| ())).await;
             // Close the DuckDB workers while the mount is still there
             // (connections of clients that did not go away still hold the
             // engine itself).
             engine.close().await;
             served
         });
-        Ok(LocalServer { addr, fs, stop, task, daemon })
+        Ok(LocalServer { addr, fs, stop, task, daemon, registration })
     }
 
     pub fn endpoint(&self) -> String {
@@ -92,6 +88,10 @@ impl LocalServer {
 
     /// Stop serving, close the workers, then unmount (waits for open files).
     pub async fn shutdown(self) -> QueryResult<()> {
+        // Gateways stop sending new work here first.
+        if let Some(registration) = self.registration {
+            registration.leave().await;
+        }
         let _ = self.stop.send(());
         let served = self.task.await?;
         self.daemon.stop().await.map_err(|e| QueryError::Storage(format!("unmount: {e}")))?;

@@ -264,6 +264,11 @@ impl InFlight {
         }
     }
 
+    /// How many statements are in flight now.
+    pub fn count(&self) -> usize {
+        lock(&self.0).iter().filter(|w| w.strong_count() > 0).count()
+    }
+
     /// Stop every statement in flight.
     pub fn stop_all(&self) {
         for state in lock(&self.0).drain(..).filter_map(|w| w.upgrade()) {

@@ -50,6 +50,7 @@ pub async fn server_with(policy: CheckpointPolicy, tune: impl FnOnce(&mut Layerd
         hydrate_bytes: 1 << 30,
         limits: WorkerLimits { temp_dir: dir.path().join("tmp"), memory_limit: "1GB".into(), threads: 2, statement_timeout: std::time::Duration::from_secs(600) },
         policy,
+        advertise: None,
     };
     let inner = LocalServer::start(od, cfg).await.unwrap();
     Server { endpoint: inner.endpoint(), inner, dir }

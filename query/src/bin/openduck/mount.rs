@@ -50,9 +50,11 @@ pub async fn run(opts: &StorageOpts, args: MountArgs) -> Result<()> {
     let mut stop = Stop::new()?;
     let opts = MountOptions { mountpoint: args.mountpoint.clone(), threads: args.tuning.fuse_threads };
     let daemon = Daemon::start(od, opts, args.tuning.hydrate_mib << 20).await?;
+    let guard = crate::guard::spawn(daemon.mountpoint())?;
     eprintln!("mounted OpenDuck at {} (Ctrl-C to unmount)", daemon.mountpoint().display());
     stop.recv().await;
     eprintln!("unmounting {} ...", args.mountpoint.display());
+    guard.dismiss();
     tokio::select! {
         r = daemon.stop() => r.with_context(|| format!("unmounting {}", args.mountpoint.display()))?,
         _ = stop.recv() => anyhow::bail!("stopped while files were still open under {}", args.mountpoint.display()),

@@ -67,13 +67,46 @@ fn positive_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
-pub async fn run(opts: &StorageOpts, args: ServeArgs) -> Result<()> {
-    let token = args.token.filter(|t| !t.is_empty());
-    match (&token, args.insecure_no_token) {
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// The URL gateways reach this worker at [default: http://<--listen>;
+    /// required when listening on 0.0.0.0 or ::].
+    #[arg(long)]
+    pub advertise: Option<String>,
+}
+
+/// The token clients must send, checked against `--insecure-no-token`.
+pub fn required_token(token: Option<String>, insecure_no_token: bool, listen: SocketAddr) -> Result<Option<String>> {
+    let token = token.filter(|t| !t.is_empty());
+    match (&token, insecure_no_token) {
         (None, false) => bail!("refusing to start without a token: pass --token or set OPENDUCK_TOKEN (or --insecure-no-token on a loopback address)"),
-        (None, true) if !args.listen.ip().is_loopback() => bail!("--insecure-no-token is only allowed on a loopback address, not {}", args.listen),
-        _ => {}
+        (None, true) if !listen.ip().is_loopback() => bail!("--insecure-no-token is only allowed on a loopback address, not {listen}"),
+        _ => Ok(token),
     }
+}
+
+/// `openduck worker`: `serve` that also registers itself (and heartbeats)
+/// in the metadata store, so gateways route to it.
+pub async fn run_worker(opts: &StorageOpts, args: WorkerArgs) -> Result<()> {
+    let advertise = match args.advertise {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => url,
+        Some(url) => bail!("--advertise {url}: expected a URL such as http://worker-1:7879"),
+        None if args.serve.listen.ip().is_unspecified() => {
+            bail!("listening on {} needs --advertise http://<this host>:{}: the URL gateways reach this worker at", args.serve.listen, args.serve.listen.port())
+        }
+        None => String::new(),
+    };
+    serve(opts, args.serve, Some(advertise)).await
+}
+
+pub async fn run(opts: &StorageOpts, args: ServeArgs) -> Result<()> {
+    serve(opts, args, None).await
+}
+
+async fn serve(opts: &StorageOpts, args: ServeArgs, advertise: Option<String>) -> Result<()> {
+    let token = required_token(args.token, args.insecure_no_token, args.listen)?;
     let od = Arc::new(opts.open().await?);
     for db in &args.dbs {
         match od.create_database(db).await {
@@ -96,12 +129,15 @@ pub async fn run(opts: &StorageOpts, args: ServeArgs) -> Result<()> {
             wal_bytes: args.checkpoint_wal_mib.max(1) << 20,
             session_idle: args.transaction_timeout,
         },
+        advertise,
     };
     let server = LocalServer::start(od, cfg).await?;
+    let guard = crate::guard::spawn(server.mountpoint())?;
     let addr = server.addr;
     eprintln!("openduck serve: gRPC on http://{addr} (health: curl http://{addr}/health), databases mounted at {}", server.mountpoint().display());
     stop.recv().await;
     eprintln!("shutting down ...");
+    guard.dismiss();
     tokio::select! {
         r = server.shutdown() => r?,
         _ = stop.recv() => bail!("stopped before every open file was closed"),

@@ -1,0 +1,220 @@
+"""Scale-out as it runs in production, on one machine: `openduck gateway` in
+front of two `openduck worker` processes (each its own data dir and FUSE
+mount) that share one Postgres and one S3 store; stock DuckDB clients
+attach to the gateway only. Workers are killed with SIGKILL, as machines die.
+"""
+import glob
+import json
+import signal
+import subprocess
+import threading
+import time
+import urllib.parse
+import uuid
+
+import duckdb
+import pytest
+
+from conftest import OpenDuck, Serve, rows, wait_for
+from test_write_path import shared_storage
+
+
+def own_postgres_database():
+    """A fresh Postgres database on the test server: the worker registry is one per metadata
+    store, so each cluster gets its own (as each production deployment has)."""
+    _, pg, _, s3 = shared_storage()
+    url = urllib.parse.urlparse(pg)
+    name = f"gw_{uuid.uuid4().hex[:10]}"
+    createdb = sorted(glob.glob("/usr/lib/postgresql/*/bin/createdb"))[-1]
+    subprocess.run([createdb, "-h", url.hostname, "-p", str(url.port), "-U", url.username or "postgres", name], check=True)
+    return ["--metadata", url._replace(path=f"/{name}").geturl(), "--store", s3]
+
+
+class Cluster:
+    def __init__(self, tmp_path, extension_path, workers=2):
+        self.shared = own_postgres_database()
+        self.db = "analytics"
+        self.extension_path = extension_path
+        self.workers = []
+        self.gateway = None
+        try:
+            self.start(tmp_path, workers)
+        except BaseException:
+            self.stop()
+            raise
+
+    def start(self, tmp_path, workers):
+        for name in [f"w{i}" for i in range(workers)]:
+            (tmp_path / name).mkdir()
+            w = Serve(OpenDuck(tmp_path / name / "data"), tmp_path / name, *self.shared, "--db", self.db, cmd="worker")
+            self.workers.append(w)
+        for w in self.workers:
+            w.wait_healthy()
+        (tmp_path / "gw").mkdir()
+        self.gateway = Serve(OpenDuck(tmp_path / "gw" / "data"), tmp_path / "gw", "--metadata", self.shared[1], cmd="gateway").wait_healthy()
+        self.wait_workers(workers)
+
+    def health(self):
+        return json.loads(self.gateway.get("/health"))
+
+    def wait_workers(self, n, timeout=20):
+        deadline = time.time() + timeout
+        while len(self.health()["workers"]) != n:
+            assert time.time() < deadline, f"the gateway never saw {n} workers: {self.health()}"
+            time.sleep(0.1)
+
+    def worker_at(self, endpoint):
+        return next(w for w in self.workers if w.endpoint == endpoint)
+
+    def writer(self):
+        """The worker holding the database's writer lease (as the gateway sees it)."""
+        wait_for(lambda: self.db in self.health()["writers"], timeout=15, what="a writer lease")
+        h = self.health()
+        owner = h["writers"][self.db]
+        return self.worker_at(next(w["endpoint"] for w in h["workers"] if w["id"] == owner))
+
+    def client(self, **params):
+        con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+        con.execute(f"LOAD '{self.extension_path}'")
+        con.execute(f"ATTACH '{self.gateway.url(self.db, **params)}' AS cloud")
+        return con
+
+    def stop(self):
+        for s in [self.gateway, *self.workers]:
+            if s is not None and s.proc.poll() is None:
+                s.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path, extension_path):
+    c = Cluster(tmp_path, extension_path)
+    yield c
+    c.stop()
+
+
+def retry(fn, timeout, what):
+    """Call fn until it stops raising duckdb.Error; how long that took."""
+    started = time.time()
+    while True:
+        try:
+            fn()
+            return time.time() - started
+        except duckdb.Error as e:
+            assert time.time() - started < timeout, f"{what}: still failing after {timeout} s: {e}"
+            time.sleep(0.2)
+
+
+def test_gateway_routes_writes_reads_fetches_and_time_travel(cluster):
+    con = cluster.client()
+    con.execute("CREATE TABLE cloud.t AS SELECT range AS i, 'row ' || range AS s FROM range(300000)")
+    con.execute("INSERT INTO cloud.t VALUES (-1, 'mine')")
+    # Read-your-writes on the next statement, through the gateway (no seal in between).
+    assert rows(con, "SELECT s FROM cloud.t WHERE i = -1") == [("mine",)]
+    # A result too large to come inline is fetched by handle through the gateway.
+    assert rows(con, "SELECT count(*), sum(i) FROM (SELECT * FROM cloud.t)") == [(300001, 44999849999)]
+    big = con.sql("SELECT * FROM cloud.t").to_arrow_table()
+    assert big.num_rows == 300001
+    # A second client (its own connection to the gateway) sees the same state.
+    other = cluster.client()
+    assert rows(other, "SELECT count(*) FROM cloud.t") == [(300001,)]
+    # Transactions go to the writer and stay there.
+    other.execute("BEGIN")
+    other.execute("INSERT INTO cloud.t VALUES (-2, 'in tx')")
+    assert rows(other, "SELECT count(*) FROM cloud.t WHERE i < 0") == [(2,)]
+    assert rows(con, "SELECT count(*) FROM cloud.t WHERE i < 0") == [(1,)]
+    other.execute("COMMIT")
+    assert rows(con, "SELECT count(*) FROM cloud.t WHERE i < 0") == [(2,)]
+
+    # Time travel: a sealed snapshot is read through the gateway from any worker.
+    con.execute("CHECKPOINT cloud")
+    snap = rows(con, "SELECT max(id) FROM openduck_snapshots('cloud')")[0][0]
+    con.execute("DELETE FROM cloud.t WHERE i < 0")
+    old = cluster.client(snapshot=snap)
+    assert rows(old, "SELECT count(*) FROM cloud.t WHERE i < 0") == [(2,)]
+    assert old.sql("SELECT * FROM cloud.t").to_arrow_table().num_rows == 300002
+    assert rows(con, "SELECT count(*) FROM cloud.t WHERE i < 0") == [(0,)]
+
+    # Operability: the registry, who writes, and Prometheus metrics.
+    h = cluster.health()
+    assert sorted(w["endpoint"] for w in h["workers"]) == sorted(w.endpoint for w in cluster.workers)
+    writer = cluster.writer()
+
+    def writing():  # as of the worker's last heartbeat
+        return [w["writing"] for w in cluster.health()["workers"] if w["endpoint"] == writer.endpoint] == [[cluster.db]]
+
+    wait_for(writing, timeout=10, what="the writer to report its database")
+    listed = json.loads(writer.od.run("--metadata", cluster.shared[1], "workers", "--json").stdout)
+    assert {w["endpoint"] for w in listed["workers"]} == {w.endpoint for w in cluster.workers}
+    metrics = cluster.gateway.get("/metrics")
+    assert 'openduck_gateway_requests_total{rpc="Execute",code="Ok"}' in metrics, metrics
+    assert 'openduck_gateway_requests_total{rpc="Fetch",code="Ok"}' in metrics, metrics
+    assert "openduck_gateway_request_seconds_bucket" in metrics
+    assert f'openduck_worker_requests_total{{rpc="Execute",code="Ok"}}' in writer.get("/metrics")
+
+
+def test_gateway_refuses_bad_tokens_and_unknown_handles(cluster):
+    con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+    con.execute(f"LOAD '{cluster.extension_path}'")
+    with pytest.raises(duckdb.Error, match="wrong token"):
+        con.execute(f"ATTACH '{cluster.gateway.url(cluster.db, token='nope')}' AS cloud")
+    out = cluster.gateway.sql(cluster.db, "SELECT 42 AS answer").stdout
+    assert "42" in out
+    bad = cluster.gateway.sql("no_such_db", "SELECT 1", check=False)
+    assert bad.returncode != 0 and "no_such_db" in bad.stderr, bad.stderr
+
+
+def test_gateway_survives_worker_deaths(tmp_path, extension_path):
+    cluster = Cluster(tmp_path, extension_path, workers=3)
+    try:
+        survive_worker_deaths(cluster)
+    finally:
+        cluster.stop()
+
+
+def survive_worker_deaths(cluster):
+    con = cluster.client()
+    con.execute("CREATE TABLE cloud.t AS SELECT range AS i FROM range(3000)")
+    con.execute("CHECKPOINT cloud")  # sealed: survives the writer's machine
+    snap = rows(con, "SELECT max(id) FROM openduck_snapshots('cloud')")[0][0]
+    reader = cluster.client(snapshot=snap)
+
+    # The worker running a query dies: that query fails with a clear, retryable error ...
+    outcome = {}
+
+    def slow():
+        try:
+            reader.execute("SELECT count(*) FROM cloud.t a, cloud.t b, cloud.t c WHERE (a.i * 7 + b.i * 3 + c.i) % 1000003 = 17").fetchall()
+            outcome["error"] = None
+        except duckdb.Error as e:
+            outcome["error"] = str(e)
+
+    t = threading.Thread(target=slow)
+    t.start()
+    deadline = time.time() + 30
+    while True:
+        busy = [w for w in cluster.health()["workers"] if w["in_flight_from_this_gateway"] > 0]
+        if busy:
+            break
+        assert time.time() < deadline, "the slow query never started"
+        time.sleep(0.05)
+    writer = cluster.writer()
+    victim = cluster.worker_at(busy[0]["endpoint"])
+    victim.proc.send_signal(signal.SIGKILL)
+    t.join(timeout=60)
+    assert not t.is_alive()
+    assert outcome["error"] and "run the statement again" in outcome["error"], outcome
+    # ... and the next one succeeds at once, on another worker.
+    assert rows(reader, "SELECT count(*) FROM cloud.t") == [(3000,)]
+    cluster.workers.remove(victim)
+
+    # The writer dies (unless it just did): another worker takes its lease over within a bounded
+    # time, and writes resume from the latest sealed snapshot.
+    if writer is not victim:
+        writer.proc.send_signal(signal.SIGKILL)
+        cluster.workers.remove(writer)
+    took = retry(lambda: con.execute("INSERT INTO cloud.t VALUES (-1)"), 30, "writes after the writer died")
+    print(f"writes resumed {took:.1f} s after the writer died (victim was the writer: {writer is victim})")
+    assert took < 20, f"the takeover took {took:.1f} s"
+    assert rows(con, "SELECT count(*) FROM cloud.t") == [(3001,)]
+    assert cluster.writer() in cluster.workers
+    assert rows(reader, "SELECT count(*) FROM cloud.t") == [(3000,)], "the snapshot still reads as it was sealed"
