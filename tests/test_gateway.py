@@ -44,6 +44,7 @@ class Cluster:
             raise
 
     def start(self, tmp_path, workers):
+        self.tmp_path = tmp_path
         for name in [f"w{i}" for i in range(workers)]:
             (tmp_path / name).mkdir()
             w = Serve(OpenDuck(tmp_path / name / "data"), tmp_path / name, *self.shared, "--db", self.db, cmd="worker")
@@ -145,11 +146,29 @@ def test_gateway_routes_writes_reads_fetches_and_time_travel(cluster):
     wait_for(writing, timeout=10, what="the writer to report its database")
     listed = json.loads(writer.od.run("--metadata", cluster.shared[1], "workers", "--json").stdout)
     assert {w["endpoint"] for w in listed["workers"]} == {w.endpoint for w in cluster.workers}
+    # A second gateway side by side (gateways keep no state): what one client wrote through the
+    # first is read through the second.
+    second = Serve(cluster.gateway.od, cluster.tmp_path / "gw", "--metadata", cluster.shared[1], cmd="gateway").wait_healthy()
+    try:
+        via_second = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+        via_second.execute(f"LOAD '{cluster.extension_path}'")
+        via_second.execute(f"ATTACH '{second.url(cluster.db)}' AS cloud")
+        con.execute("INSERT INTO cloud.t VALUES (-3, 'through the first gateway')")
+        assert rows(via_second, "SELECT s FROM cloud.t WHERE i = -3") == [("through the first gateway",)]
+    finally:
+        second.stop()
+
     metrics = cluster.gateway.get("/metrics")
     assert 'openduck_gateway_requests_total{rpc="Execute",code="Ok"}' in metrics, metrics
     assert 'openduck_gateway_requests_total{rpc="Fetch",code="Ok"}' in metrics, metrics
     assert "openduck_gateway_request_seconds_bucket" in metrics
     assert f'openduck_worker_requests_total{{rpc="Execute",code="Ok"}}' in writer.get("/metrics")
+
+    # The gateway restarts (same address): attached clients carry on after at most a retry.
+    cluster.gateway.stop()
+    cluster.gateway = Serve(cluster.gateway.od, cluster.tmp_path / "gw", "--metadata", cluster.shared[1], cmd="gateway", addr=cluster.gateway.addr).wait_healthy()
+    took = retry(lambda: con.execute("SELECT count(*) FROM cloud.t").fetchall(), 10, "a query after the gateway restarted")
+    assert rows(con, "SELECT count(*) FROM cloud.t WHERE i = -3") == [(1,)], f"after {took:.1f} s"
 
 
 def test_gateway_refuses_bad_tokens_and_unknown_handles(cluster):
