@@ -7,9 +7,11 @@
 //!   the same one; it takes the lease on first use). The writer serves the
 //!   commits that are not sealed yet, so a client reads its own writes
 //!   whichever gateway it uses.
-//! - **Reads of a sealed snapshot** (`snapshot_id`) go to one of the two
-//!   workers rendezvous hashing ranks first for that snapshot (it is warm
-//!   there), the one with fewer calls in flight from this gateway.
+//! - **Reads of a sealed snapshot** (`snapshot_id`) go to the worker with
+//!   the fewest calls in flight from this gateway, ties broken by the rank
+//!   rendezvous hashing gives the snapshot (so a lightly loaded cluster
+//!   reads each snapshot on one worker, where it is warm, and a busy one
+//!   spreads a hot snapshot over all workers).
 //! - A worker that failed a call is skipped for [`DOWN_FOR`]; a worker that
 //!   stops heartbeating drops out of the view within
 //!   [`crate::registration::STALE_AFTER`].
@@ -192,7 +194,7 @@ impl Registry {
         let view = self.view();
         let item = format!("{db}@{snapshot}");
         let ranked = ranked(&item, view.workers.iter().filter(|w| !self.is_down(w)));
-        let pick = ranked.iter().take(2).min_by_key(|w| w.in_flight.load(Ordering::Relaxed));
+        let pick = ranked.iter().enumerate().min_by_key(|(rank, w)| (w.in_flight.load(Ordering::Relaxed), *rank)).map(|(_, w)| w);
         pick.map(|w| (*w).clone()).ok_or_else(|| Self::no_workers(&view))
     }
 
