@@ -121,6 +121,24 @@ def throughput(make_con):
     return sum(done) / (time.time() - t0)
 
 
+def cpu_seconds(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def small_statements(con, gateway_pid, n=2000):
+    """Sorted latencies of n `SELECT 1`, and the gateway's CPU seconds per call meanwhile."""
+    sql = "SELECT * FROM openduck_query('cloud', 'SELECT 1')"
+    for _ in range(100):
+        con.execute(sql).fetchall()
+    cpu0, lat = cpu_seconds(gateway_pid), []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        con.execute(sql).fetchall()
+        lat.append(time.perf_counter() - t0)
+    return sorted(lat), (cpu_seconds(gateway_pid) - cpu0) / n
+
+
 def main():
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
@@ -161,6 +179,13 @@ def main():
                 time.sleep(0.1)
             qps = throughput(lambda: connect(gateway.endpoint, snapshot=snap))
             print(f"| {n} | {qps:,.1f} | {base_qps:,.1f} | {qps / base_qps:.2f}x |")
+
+        # What the gateway adds to a small statement: latency, and its own CPU per call.
+        print("\n| `SELECT 1` (openduck_query), 2000 calls | p50 | p99 | gateway CPU per call |")
+        print("|---|---|---|---|")
+        for name, endpoint in (("straight to a worker", workers[0].endpoint), ("through the gateway", gateway.endpoint)):
+            lat, cpu = small_statements(connect(endpoint), gateway.proc.pid)
+            print(f"| {name} | {lat[len(lat) // 2] * 1000:.2f} ms | {lat[int(len(lat) * 0.99)] * 1000:.2f} ms | {cpu * 1000:.3f} ms |")
 
         # Snapshot propagation: from CHECKPOINT answered to the new snapshot read through the gateway.
         delays = []
