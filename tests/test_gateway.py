@@ -1,16 +1,14 @@
 """Scale-out as it runs in production, on one machine: `openduck gateway` in
-front of two `openduck worker` processes (each its own data dir and FUSE
-mount) that share one Postgres and one S3 store; stock DuckDB clients
-attach to the gateway only. Workers are killed with SIGKILL, as machines die.
+front of two or three `openduck worker` processes (each its own data dir and
+FUSE mount) that share one Postgres database and one S3 prefix (each test
+its own: the worker registry is one per metadata store); stock DuckDB
+clients attach to the gateway only. Workers are killed with SIGKILL, as
+machines die.
 """
-import glob
 import json
 import signal
-import subprocess
 import threading
 import time
-import urllib.parse
-import uuid
 
 import duckdb
 import pytest
@@ -19,20 +17,9 @@ from conftest import OpenDuck, Serve, rows, wait_for
 from test_write_path import shared_storage
 
 
-def own_postgres_database():
-    """A fresh Postgres database on the test server: the worker registry is one per metadata
-    store, so each cluster gets its own (as each production deployment has)."""
-    _, pg, _, s3 = shared_storage()
-    url = urllib.parse.urlparse(pg)
-    name = f"gw_{uuid.uuid4().hex[:10]}"
-    createdb = sorted(glob.glob("/usr/lib/postgresql/*/bin/createdb"))[-1]
-    subprocess.run([createdb, "-h", url.hostname, "-p", str(url.port), "-U", url.username or "postgres", name], check=True)
-    return ["--metadata", url._replace(path=f"/{name}").geturl(), "--store", s3]
-
-
 class Cluster:
     def __init__(self, tmp_path, extension_path, workers=2):
-        self.shared = own_postgres_database()
+        self.shared = shared_storage()
         self.db = "analytics"
         self.extension_path = extension_path
         self.workers = []

@@ -3,6 +3,7 @@ against real `openduck serve` processes: `kill -9` of the server while a
 client commits (every acknowledged commit is there after the restart), and
 two servers on one Postgres + one S3 store fighting over one database (one
 writer; a paused writer that lost its lease can never commit again)."""
+import glob
 import os
 import random
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import uuid
 
 import duckdb
@@ -94,12 +96,19 @@ def test_kill9_of_serve_loses_no_acknowledged_commit(tmp_path, extension_path):
 
 
 def shared_storage():
+    """A fresh Postgres database and a fresh S3 prefix on the test servers. (Metadata and
+    objects belong together: pages are deduplicated across the whole metadata store, so a
+    metadata database shared with another object store would point at objects it lacks.)"""
     pg, s3 = os.environ.get("OPENDUCK_TEST_POSTGRES_URL"), os.environ.get("OPENDUCK_TEST_S3_URL")
     if not (pg and s3):
         if os.environ.get("OPENDUCK_REQUIRE_SERVICES"):
             pytest.fail("OPENDUCK_TEST_POSTGRES_URL and OPENDUCK_TEST_S3_URL must be set (scripts/test starts both)")
         pytest.skip("needs Postgres and S3: run scripts/test")
-    return ["--metadata", pg, "--store", f"{s3}/fence-{uuid.uuid4().hex[:8]}"]
+    url = urllib.parse.urlparse(pg)
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    createdb = sorted(glob.glob("/usr/lib/postgresql/*/bin/createdb"))[-1]
+    subprocess.run([createdb, "-h", url.hostname, "-p", str(url.port), "-U", url.username or "postgres", name], check=True)
+    return ["--metadata", url._replace(path=f"/{name}").geturl(), "--store", f"{s3}/{name}"]
 
 
 def client(extension_path, serve, db):

@@ -10,10 +10,16 @@
 //! daemon's process; once its main thread is gone it aborts the FUSE
 //! connection (pending requests fail, the stuck threads finish) and
 //! detaches the mount, so the machine is clean for a restart.
+//!
+//! The kernel reuses FUSE connection numbers (and mount ids), so a guard
+//! could mistake the mount of a daemon started right after for the one it
+//! guards. A guard therefore holds a lock (`<data>/run/mount-guard.lock`)
+//! for its whole life, and a daemon waits for that lock before it mounts:
+//! the previous guard has finished by then.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// How often the guard looks at the daemon's process.
 const POLL: Duration = Duration::from_millis(100);
@@ -70,19 +76,54 @@ fn still_mounted(connection: u32, mountpoint: &Path) -> bool {
     })
 }
 
-/// The guard's whole life: wait until `pid` exits; if its mount (FUSE
-/// connection `connection` at `mountpoint`) is still there, abort and
-/// detach it. Returns at once if the daemon unmounts first (a daemon that
-/// stops cleanly also stops its guard before unmounting).
-pub fn watch(pid: u32, connection: u32, mountpoint: &Path) {
+/// The lock a data dir's guard holds while it lives.
+pub fn lock_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("run").join("mount-guard.lock")
+}
+
+fn open_lock(lock: &Path) -> std::io::Result<std::fs::File> {
+    if let Some(dir) = lock.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(lock)
+}
+
+/// Before mounting: wait (up to `timeout`) until no guard of an earlier
+/// daemon of this data dir is still at work.
+pub fn wait_for_previous(lock: &Path, timeout: Duration) -> std::io::Result<()> {
+    let file = open_lock(lock)?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()), // released when `file` closes
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => std::thread::sleep(POLL),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(std::io::Error::other(format!(
+                    "the mount guard of an earlier daemon still holds {} after {} s (is another openduck process using this data dir?)",
+                    lock.display(),
+                    timeout.as_secs()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
+/// The guard's whole life: hold `lock`, wait until `pid` exits; if its
+/// mount (FUSE connection `connection` at `mountpoint`) is still there,
+/// abort and detach it. Returns at once if the daemon unmounts first (a
+/// daemon that stops cleanly also stops its guard before unmounting).
+pub fn watch(pid: u32, connection: u32, mountpoint: &Path, lock: &Path) -> std::io::Result<()> {
+    let held = open_lock(lock)?;
+    held.lock()?;
     loop {
         if !still_mounted(connection, mountpoint) {
-            return;
+            return Ok(());
         }
         if exited(pid) {
             tracing::warn!(pid, mountpoint = %mountpoint.display(), "the daemon died with its mount still up: aborting the mount");
             abort(connection, mountpoint);
-            return;
+            return Ok(());
         }
         std::thread::sleep(POLL);
     }
@@ -96,6 +137,23 @@ mod tests {
     fn exited_reads_process_states() {
         assert!(!exited(std::process::id()));
         assert!(exited(u32::MAX - 1));
+    }
+
+    #[test]
+    fn a_daemon_waits_for_the_previous_guard() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = lock_path(dir.path());
+        wait_for_previous(&lock, Duration::from_millis(10)).unwrap(); // no guard: at once
+        let guard = open_lock(&lock).unwrap();
+        guard.lock().unwrap();
+        let err = wait_for_previous(&lock, Duration::from_millis(300)).unwrap_err();
+        assert!(err.to_string().contains("mount guard of an earlier daemon"), "{err}");
+        let released = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(guard);
+        });
+        wait_for_previous(&lock, Duration::from_secs(5)).unwrap();
+        released.join().unwrap();
     }
 
     #[test]

@@ -37,7 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             mountpoint: work.join("mnt"),
             fuse_threads: 4,
             hydrate_bytes: 8 << 30,
-            limits: WorkerLimits { temp_dir: work.join("tmp"), memory_limit: "4GB".into(), threads: 2, statement_timeout: std::time::Duration::from_secs(600) },
+            limits: WorkerLimits { memory_limit: "4GB".into(), ..WorkerLimits::new(work.join("tmp")) },
             policy: query::writer::CheckpointPolicy::default(),
             advertise: None,
         },

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use arrow::datatypes::SchemaRef;
 use lru::LruCache;
 
+use crate::admission::Admission;
 use crate::error::{QueryError, QueryResult};
 use crate::ingest::{Ingest, Spool};
 use crate::prepared::{InFlight, Stopper};
@@ -89,6 +90,7 @@ pub struct Engine {
     writers: tokio::sync::Mutex<HashMap<String, WriterSlot>>,
     handles: Handles,
     in_flight: Arc<InFlight>,
+    admission: Admission,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -122,6 +124,7 @@ fn close_later<T: Send + 'static>(dbs: T) {
 
 impl Engine {
     pub fn new(storage: Storage, limits: WorkerLimits, policy: CheckpointPolicy) -> Self {
+        let admission = Admission::new(limits.max_statements, limits.admission_wait);
         Engine {
             storage: Arc::new(storage),
             limits,
@@ -130,6 +133,7 @@ impl Engine {
             writers: tokio::sync::Mutex::default(),
             handles: Handles::default(),
             in_flight: watched_in_flight(),
+            admission,
         }
     }
 
@@ -277,7 +281,7 @@ impl Engine {
         };
         let timeout = self.timeout(&req);
         let Request { sql, ingest, .. } = req;
-        match run_pooled(writer.db.clone(), sql.clone(), ingest, self.in_flight.stopper(timeout), gate).await? {
+        match run_pooled(writer.db.clone(), sql.clone(), ingest, self.admit(timeout).await?, gate).await? {
             Pooled::Deferred(Kind::Checkpoint) => self.checkpoint(&writer, &sql).await,
             Pooled::Deferred(_) => Err(QueryError::Invalid(
                 "transaction control outside a session: a transaction spans several requests, so send its statements with one session_id \
@@ -323,7 +327,7 @@ impl Engine {
         let reader = self.reader(&req.db, id).await?;
         let timeout = self.timeout(&req);
         let gate = |kind: Kind| -> QueryResult<bool> { Ok(!kind.is_write()) };
-        let produced = match run_pooled(reader, req.sql, None, self.in_flight.stopper(timeout), gate).await? {
+        let produced = match run_pooled(reader, req.sql, None, self.admit(timeout).await?, gate).await? {
             Pooled::Ran(_, produced) => produced,
             Pooled::Deferred(_) => return Err(if req.snapshot.is_some() { QueryError::WriteToSnapshot(id) } else { self.not_writer(&req.db).await }),
         };
@@ -358,7 +362,7 @@ impl Engine {
             return self.executed(writer, kind, produced);
         }
         session.touch(kind);
-        let stop = self.in_flight.stopper(self.timeout(&req));
+        let stop = self.admit(self.timeout(&req)).await?;
         let _stop_guard = StopGuard(stop.clone());
         let Request { sql, ingest, .. } = req;
         let s = session.clone();
@@ -401,6 +405,12 @@ impl Engine {
 
     /// A complete result goes inline; the rest of a longer one waits for Fetch.
     /// A statement's timeout: the server's, or the client's if shorter.
+    /// Wait for an admission slot; the statement's stopper holds it.
+    async fn admit(&self, timeout: Duration) -> QueryResult<Stopper> {
+        let slot = self.admission.admit().await?;
+        Ok(self.in_flight.stopper(timeout, Some(slot)))
+    }
+
     fn timeout(&self, req: &Request) -> Duration {
         req.timeout.map_or(self.limits.statement_timeout, |t| t.min(self.limits.statement_timeout))
     }

@@ -32,6 +32,8 @@ pub enum QueryError {
     NotWriter { db: String, why: String },
     #[error("busy: {0}; retry")]
     Busy(String),
+    #[error("{0}")]
+    Overloaded(String),
     #[error("this server could not renew its writer lease of database '{0}' lately (metadata store unreachable, or the process was paused), so it may no longer be the writer: the write was not run; retry shortly")]
     LeaseUncertain(String),
     #[error("the checkpoint is durable on the server, but sealing it into a snapshot failed: {0}; it is retried automatically (run CHECKPOINT again to learn the snapshot)")]
@@ -76,7 +78,7 @@ impl QueryError {
             QueryError::EmptyDatabase(_) | QueryError::WriteToSnapshot(_) => Status::failed_precondition(m),
             QueryError::Invalid(_) | QueryError::Sql(_) => Status::invalid_argument(m),
             QueryError::Sandbox(_) => Status::permission_denied(m),
-            QueryError::OutOfMemory(_) | QueryError::TooLarge(_) => Status::resource_exhausted(m),
+            QueryError::OutOfMemory(_) | QueryError::TooLarge(_) | QueryError::Overloaded(_) => Status::resource_exhausted(m),
             QueryError::Conflict(_) | QueryError::SessionGone(_) => Status::aborted(m),
             QueryError::NotWriter { .. } | QueryError::SealFailed(_) | QueryError::LeaseUncertain(_) | QueryError::Busy(_) => Status::unavailable(m),
             QueryError::Timeout => Status::deadline_exceeded(m),

@@ -5,6 +5,7 @@
 
 pub use openduck_proto::{client, ids, ipc, pb};
 
+pub mod admission;
 pub mod auth;
 pub mod engine;
 pub mod gateway;

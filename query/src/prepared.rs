@@ -185,6 +185,8 @@ struct StopperState {
     timed_out: AtomicBool,
     /// When [`InFlight::expire`] times the statement out.
     deadline: Option<Instant>,
+    /// The statement's admission slot, freed when it is done.
+    _admitted: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 struct RawCon(ffi::duckdb_connection);
@@ -235,9 +237,9 @@ pub struct InFlight(Mutex<Vec<std::sync::Weak<StopperState>>>);
 
 impl InFlight {
     /// A stopper for a new statement that may run for `timeout`, known to
-    /// this registry.
-    pub fn stopper(&self, timeout: Duration) -> Stopper {
-        let stop = Stopper(Arc::new(StopperState { deadline: Instant::now().checked_add(timeout), ..Default::default() }));
+    /// this registry; it holds the statement's admission slot, if any.
+    pub fn stopper(&self, timeout: Duration, admitted: Option<tokio::sync::OwnedSemaphorePermit>) -> Stopper {
+        let stop = Stopper(Arc::new(StopperState { deadline: Instant::now().checked_add(timeout), _admitted: admitted, ..Default::default() }));
         let mut all = lock(&self.0);
         if all.len() >= 64 {
             all.retain(|w| w.strong_count() > 0);

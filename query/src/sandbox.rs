@@ -37,6 +37,24 @@ pub struct WorkerLimits {
     pub threads: i64,
     /// Longest a statement may run (its result streamed included).
     pub statement_timeout: std::time::Duration,
+    /// Statements running (or streaming results) at once in the whole server.
+    pub max_statements: usize,
+    /// How long a statement waits for one of those slots before it is refused.
+    pub admission_wait: std::time::Duration,
+}
+
+impl WorkerLimits {
+    /// Defaults for everything but the spill directory.
+    pub fn new(temp_dir: PathBuf) -> Self {
+        WorkerLimits {
+            temp_dir,
+            memory_limit: "2GB".into(),
+            threads: 2,
+            statement_timeout: std::time::Duration::from_secs(15 * 60),
+            max_statements: 32,
+            admission_wait: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 /// Idle connections kept per database.

@@ -7,7 +7,7 @@ use query::statement::Kind;
 
 fn worker() -> (tempfile::TempDir, WorkerDb) {
     let dir = tempfile::tempdir().unwrap();
-    let limits = WorkerLimits { temp_dir: dir.path().join("tmp"), memory_limit: "256MB".into(), threads: 1, statement_timeout: std::time::Duration::from_secs(600) };
+    let limits = WorkerLimits { memory_limit: "256MB".into(), threads: 1, ..WorkerLimits::new(dir.path().join("tmp")) };
     let db = WorkerDb::open(&dir.path().join("w.duckdb"), false, &limits, "t", &[]).unwrap();
     db.connect().unwrap().conn.execute_batch("CREATE TABLE t (i INTEGER)").unwrap();
     (dir, db)

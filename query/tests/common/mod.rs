@@ -34,6 +34,15 @@ pub async fn server() -> Server {
 /// A server whose metadata lives in `<dir>/meta/` and objects in
 /// `<dir>/objects/` (so a test can take either away), with `policy`.
 pub async fn server_with(policy: CheckpointPolicy, tune: impl FnOnce(&mut LayerdConfig)) -> Server {
+    start(policy, tune, |_| {}).await
+}
+
+/// A server with its worker limits tuned.
+pub async fn server_limited(tune: impl FnOnce(&mut WorkerLimits)) -> Server {
+    start(manual_checkpoints(), |_| {}, tune).await
+}
+
+async fn start(policy: CheckpointPolicy, tune: impl FnOnce(&mut LayerdConfig), tune_limits: impl FnOnce(&mut WorkerLimits)) -> Server {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("meta")).unwrap();
     let mut cfg = LayerdConfig::new(dir.path().join("data"));
@@ -42,13 +51,15 @@ pub async fn server_with(policy: CheckpointPolicy, tune: impl FnOnce(&mut Layerd
     tune(&mut cfg);
     let od = Arc::new(Layerd::open(cfg).await.unwrap());
     od.create_database("mydb").await.unwrap();
+    let mut limits = WorkerLimits { memory_limit: "1GB".into(), ..WorkerLimits::new(dir.path().join("tmp")) };
+    tune_limits(&mut limits);
     let cfg = LocalServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         token: Some(TOKEN.into()),
         mountpoint: dir.path().join("mnt"),
         fuse_threads: 4,
         hydrate_bytes: 1 << 30,
-        limits: WorkerLimits { temp_dir: dir.path().join("tmp"), memory_limit: "1GB".into(), threads: 2, statement_timeout: std::time::Duration::from_secs(600) },
+        limits,
         policy,
         advertise: None,
     };

@@ -49,8 +49,10 @@ pub async fn run(opts: &StorageOpts, args: MountArgs) -> Result<()> {
     let od = Arc::new(opts.open().await?);
     let mut stop = Stop::new()?;
     let opts = MountOptions { mountpoint: args.mountpoint.clone(), threads: args.tuning.fuse_threads };
+    let data_dir = od.data_dir().to_path_buf();
+    crate::guard::wait_for_previous(&data_dir)?;
     let daemon = Daemon::start(od, opts, args.tuning.hydrate_mib << 20).await?;
-    let guard = crate::guard::spawn(daemon.mountpoint())?;
+    let guard = crate::guard::spawn(&data_dir, daemon.mountpoint())?;
     eprintln!("mounted OpenDuck at {} (Ctrl-C to unmount)", daemon.mountpoint().display());
     stop.recv().await;
     eprintln!("unmounting {} ...", args.mountpoint.display());

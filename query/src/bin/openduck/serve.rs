@@ -53,6 +53,12 @@ pub struct ServeArgs {
     /// clients may ask for less.
     #[arg(long, default_value = "15m", value_parser = positive_duration)]
     pub statement_timeout: Duration,
+    /// Statements running (or streaming results) at once; more wait for a slot.
+    #[arg(long, default_value_t = 32)]
+    pub max_statements: usize,
+    /// How long a statement waits for a slot before it is refused (RESOURCE_EXHAUSTED).
+    #[arg(long, default_value = "30s", value_parser = positive_duration)]
+    pub admission_wait: Duration,
     /// Roll back a transaction whose client sent nothing for this long.
     #[arg(long, default_value = "60s", value_parser = positive_duration)]
     pub transaction_timeout: Duration,
@@ -122,7 +128,14 @@ async fn serve(opts: &StorageOpts, args: ServeArgs, advertise: Option<String>) -
         mountpoint: args.mountpoint.clone().unwrap_or_else(|| od.data_dir().join("mnt")),
         fuse_threads: args.tuning.fuse_threads,
         hydrate_bytes: args.tuning.hydrate_mib << 20,
-        limits: WorkerLimits { temp_dir: od.data_dir().join("tmp").join("query"), memory_limit: args.memory_limit, threads: args.threads, statement_timeout: args.statement_timeout },
+        limits: WorkerLimits {
+            memory_limit: args.memory_limit,
+            threads: args.threads,
+            statement_timeout: args.statement_timeout,
+            max_statements: args.max_statements,
+            admission_wait: args.admission_wait,
+            ..WorkerLimits::new(od.data_dir().join("tmp").join("query"))
+        },
         policy: CheckpointPolicy {
             idle: args.checkpoint_idle,
             max_delay: args.checkpoint_max_delay,
@@ -131,8 +144,10 @@ async fn serve(opts: &StorageOpts, args: ServeArgs, advertise: Option<String>) -
         },
         advertise,
     };
+    let data_dir = od.data_dir().to_path_buf();
+    crate::guard::wait_for_previous(&data_dir)?;
     let server = LocalServer::start(od, cfg).await?;
-    let guard = crate::guard::spawn(server.mountpoint())?;
+    let guard = crate::guard::spawn(&data_dir, server.mountpoint())?;
     let addr = server.addr;
     eprintln!("openduck serve: gRPC on http://{addr} (health: curl http://{addr}/health), databases mounted at {}", server.mountpoint().display());
     stop.recv().await;
