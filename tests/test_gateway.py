@@ -127,8 +127,9 @@ def test_gateway_routes_writes_reads_fetches_and_time_travel(cluster):
     assert sorted(w["endpoint"] for w in h["workers"]) == sorted(w.endpoint for w in cluster.workers)
     writer = cluster.writer()
 
-    def writing():  # as of the worker's last heartbeat
-        return [w["writing"] for w in cluster.health()["workers"] if w["endpoint"] == writer.endpoint] == [[cluster.db]]
+    def writing():  # as of the worker's last heartbeat; with the age of its oldest unsealed commit
+        me = [w for w in cluster.health()["workers"] if w["endpoint"] == writer.endpoint]
+        return [w["writing"] for w in me] == [[cluster.db]] and isinstance(me[0]["seal_lag_ms"].get(cluster.db), int)
 
     wait_for(writing, timeout=10, what="the writer to report its database")
     listed = json.loads(writer.od.run("--metadata", cluster.shared[1], "workers", "--json").stdout)

@@ -142,10 +142,17 @@ impl Engine {
         self.in_flight.count()
     }
 
-    /// The databases this engine is the writer of now.
-    pub async fn writing(&self) -> Vec<String> {
+    /// The databases this engine is the writer of now, with their seal lag
+    /// (how long their oldest unsealed commit has waited).
+    pub async fn writing(&self) -> Vec<(String, Option<Duration>)> {
         let writers = self.writers.lock().await;
-        let mut dbs: Vec<String> = writers.iter().filter(|(_, w)| matches!(w, WriterSlot::Open(_))).map(|(db, _)| db.clone()).collect();
+        let mut dbs: Vec<(String, Option<Duration>)> = writers
+            .iter()
+            .filter_map(|(db, w)| match w {
+                WriterSlot::Open(w) => Some((db.clone(), w.seal_lag())),
+                WriterSlot::Elsewhere(..) => None,
+            })
+            .collect();
         dbs.sort();
         dbs
     }

@@ -32,13 +32,16 @@ impl Registration {
             loop {
                 let Some(engine) = engine.upgrade() else { return };
                 let writing = engine.writing().await;
+                let seal_lag_ms: serde_json::Map<String, serde_json::Value> =
+                    writing.iter().map(|(db, lag)| (db.clone(), serde_json::json!(lag.map(|l| l.as_millis() as u64).unwrap_or(0)))).collect();
+                let writing: Vec<&String> = writing.iter().map(|(db, _)| db).collect();
                 let record = WorkerRecord {
                     id: catalog_od.owner().to_string(),
                     endpoint: endpoint.clone(),
                     started_at,
                     heartbeat_at: 0,
                     in_flight: engine.in_flight() as i64,
-                    status: serde_json::json!({ "writing": writing, "version": env!("CARGO_PKG_VERSION") }).to_string(),
+                    status: serde_json::json!({ "writing": writing, "seal_lag_ms": seal_lag_ms, "version": env!("CARGO_PKG_VERSION") }).to_string(),
                 };
                 drop(engine);
                 match catalog_od.catalog().heartbeat_worker(&record).await {

@@ -131,6 +131,12 @@ impl Writer {
         }
     }
 
+    /// How long the oldest commit not yet in a snapshot has waited (the
+    /// seal lag: what the loss of this machine's disk would lose).
+    pub fn seal_lag(&self) -> Option<Duration> {
+        lock(&self.unsealed).first.map(|first| first.elapsed())
+    }
+
     /// Whether the policy wants a checkpoint now.
     pub fn checkpoint_due(&self, policy: &CheckpointPolicy) -> bool {
         let u = lock(&self.unsealed);

@@ -224,6 +224,7 @@ impl Registry {
                     "in_flight_from_this_gateway": w.in_flight.load(Ordering::Relaxed),
                     "down": self.is_down(w),
                     "writing": status.get("writing").cloned().unwrap_or_default(),
+                    "seal_lag_ms": status.get("seal_lag_ms").cloned().unwrap_or_default(),
                 })
             })
             .collect();
