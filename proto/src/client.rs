@@ -176,8 +176,36 @@ const CLIENT_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15
 /// about two of these.
 const GATEWAY_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// A PEM file of extra CA certificates to trust for `https://` endpoints
+/// (besides the system's roots), e.g. a private CA.
+pub const CA_FILE_ENV: &str = "OPENDUCK_CA_FILE";
+
+/// Choose rustls' crypto provider for this process (ring), once. Both
+/// providers may be compiled in, and rustls then refuses to guess.
+pub fn install_tls_provider() {
+    let _already = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// TLS for an `https://` endpoint: the system's roots plus `$OPENDUCK_CA_FILE`.
+fn client_tls() -> ClientResult<tonic::transport::ClientTlsConfig> {
+    install_tls_provider();
+    let mut tls = tonic::transport::ClientTlsConfig::new().with_native_roots();
+    if let Some(path) = std::env::var_os(CA_FILE_ENV).filter(|p| !p.is_empty()) {
+        let pem = std::fs::read(&path)
+            .map_err(|e| ClientError::InvalidArgument(format!("{CA_FILE_ENV}={}: cannot read the CA certificates: {e}", path.to_string_lossy())))?;
+        tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+    }
+    Ok(tls)
+}
+
 fn endpoint_of(endpoint: &str, keep_alive: std::time::Duration) -> ClientResult<Endpoint> {
-    let ep = Endpoint::from_shared(endpoint.to_string()).map_err(|_| ClientError::BadEndpoint(endpoint.to_string()))?;
+    let mut ep = Endpoint::from_shared(endpoint.to_string()).map_err(|_| ClientError::BadEndpoint(endpoint.to_string()))?;
+    if endpoint.starts_with("https://") {
+        // TLS was asked for: never fall back to plaintext.
+        ep = ep.tls_config(client_tls()?).map_err(|e| ClientError::BadEndpoint(format!("{endpoint} ({e})")))?;
+    } else if !endpoint.starts_with("http://") {
+        return Err(ClientError::BadEndpoint(endpoint.to_string()));
+    }
     Ok(ep
         .http2_keep_alive_interval(keep_alive)
         .keep_alive_timeout(keep_alive * 2)

@@ -20,7 +20,8 @@ use crate::writer::CheckpointPolicy;
 
 pub struct LocalServerConfig {
     pub listen: SocketAddr,
-    pub token: Option<String>,
+    /// Token and TLS of the gRPC service.
+    pub access: crate::service::Access,
     pub mountpoint: PathBuf,
     pub fuse_threads: usize,
     pub hydrate_bytes: u64,
@@ -33,6 +34,7 @@ pub struct LocalServerConfig {
 
 pub struct LocalServer {
     pub addr: SocketAddr,
+    scheme: &'static str,
     pub fs: Arc<DiffFs>,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<QueryResult<()>>,
@@ -50,8 +52,9 @@ impl LocalServer {
         let fs = daemon.fs.clone();
         let storage = Storage::new(od.clone(), Some(fs.clone()), daemon.mountpoint().to_path_buf());
         let engine = Arc::new(Engine::new(storage, cfg.limits, cfg.policy));
+        let scheme = if cfg.access.tls.is_some() { "https" } else { "http" };
         let registration = cfg.advertise.map(|endpoint| {
-            let endpoint = if endpoint.is_empty() { format!("http://{addr}") } else { endpoint };
+            let endpoint = if endpoint.is_empty() { format!("{scheme}://{addr}") } else { endpoint };
             Registration::start(od, Arc::downgrade(&engine), endpoint)
         });
         // `openduck seal` through the daemon checkpoints the writer first.
@@ -66,20 +69,20 @@ impl LocalServer {
             })
         }));
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-        let token = cfg.token;
+        let access = cfg.access;
         let task = tokio::spawn(async move {
-            let served = crate::service::serve(engine.clone(), token, listener, rx.map(|_| ())).await;
+            let served = crate::service::serve(engine.clone(), access, listener, rx.map(|_| ())).await;
             // Close the DuckDB workers while the mount is still there
             // (connections of clients that did not go away still hold the
             // engine itself).
             engine.close().await;
             served
         });
-        Ok(LocalServer { addr, fs, stop, task, daemon, registration })
+        Ok(LocalServer { addr, scheme, fs, stop, task, daemon, registration })
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     pub fn mountpoint(&self) -> &std::path::Path {

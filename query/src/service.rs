@@ -136,13 +136,28 @@ impl ExecutionService {
 /// Serve gRPC (and `GET /health`, `GET /metrics`) on `listener` until `shutdown` resolves.
 pub async fn serve(
     engine: Arc<Engine>,
-    token: Option<String>,
+    access: Access,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), QueryError> {
     let metrics = Metrics::new("openduck_worker");
     let http = axum::Router::new().route("/health", axum::routing::get(|| async { "ok\n" }));
-    serve_with(ExecutionServer::new(ExecutionService::new(engine, metrics.clone())), metrics, http, token, listener, shutdown).await
+    serve_with(ExecutionServer::new(ExecutionService::new(engine, metrics.clone())), metrics, http, access, listener, shutdown).await
+}
+
+/// A server's TLS identity: certificate chain and private key, PEM.
+#[derive(Clone)]
+pub struct Tls {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+/// Who may call a server and how: the token clients must send, and TLS
+/// (rustls) when the server has a certificate.
+#[derive(Clone, Default)]
+pub struct Access {
+    pub token: Option<String>,
+    pub tls: Option<Tls>,
 }
 
 /// Serve an `Execution` service with the token check, plus the plain HTTP
@@ -151,19 +166,27 @@ pub async fn serve_with<S: Execution>(
     server: ExecutionServer<S>,
     metrics: Arc<Metrics>,
     http: axum::Router,
-    token: Option<String>,
+    access: Access,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), QueryError> {
     let stopped = shutdown.shared();
-    let auth = Auth::new(token);
+    let auth = Auth::new(access.token);
     let server = server.max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20);
     let svc = tonic::service::interceptor::InterceptedService::new(server, move |req| auth.check(req));
     let mut routes = tonic::service::Routes::new(svc);
     let http = http.route("/metrics", axum::routing::get(move || async move { metrics.render() }));
     let router = std::mem::take(routes.axum_router_mut()).merge(http);
     *routes.axum_router_mut() = router;
-    let serving = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = access.tls {
+        crate::client::install_tls_provider();
+        let identity = tonic::transport::Identity::from_pem(tls.cert_pem, tls.key_pem);
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .map_err(|e| QueryError::Invalid(format!("TLS certificate or key: {e}")))?;
+    }
+    let serving = builder
         .accept_http1(true)
         .initial_stream_window_size(Some(crate::client::HTTP2_STREAM_WINDOW))
         .initial_connection_window_size(Some(crate::client::HTTP2_CONNECTION_WINDOW))

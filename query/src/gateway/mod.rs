@@ -174,7 +174,7 @@ impl Execution for Gateway {
 /// `listener` until `shutdown` resolves.
 pub async fn serve(
     registry: Arc<Registry>,
-    token: Option<String>,
+    access: crate::service::Access,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), crate::error::QueryError> {
@@ -185,5 +185,5 @@ pub async fn serve(
         axum::routing::get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], format!("{:#}\n", health.health())) }),
     );
     let gateway = Gateway::new(registry, metrics.clone());
-    crate::service::serve_with(ExecutionServer::new(gateway), metrics, http, token, listener, shutdown).await
+    crate::service::serve_with(ExecutionServer::new(gateway), metrics, http, access, listener, shutdown).await
 }

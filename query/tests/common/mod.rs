@@ -55,7 +55,7 @@ async fn start(policy: CheckpointPolicy, tune: impl FnOnce(&mut LayerdConfig), t
     tune_limits(&mut limits);
     let cfg = LocalServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        token: Some(TOKEN.into()),
+        access: query::service::Access { token: Some(TOKEN.into()), tls: None },
         mountpoint: dir.path().join("mnt"),
         fuse_threads: 4,
         hydrate_bytes: 1 << 30,

@@ -27,6 +27,8 @@ pub struct GatewayArgs {
     /// The token the workers expect [default: the client token].
     #[arg(long, env = "OPENDUCK_WORKER_TOKEN", hide_env_values = true)]
     pub worker_token: Option<String>,
+    #[command(flatten)]
+    pub tls: crate::serve::TlsArgs,
 }
 
 async fn catalog(opts: &StorageOpts) -> Result<Catalog> {
@@ -37,13 +39,15 @@ async fn catalog(opts: &StorageOpts) -> Result<Catalog> {
 pub async fn run(opts: &StorageOpts, args: GatewayArgs) -> Result<()> {
     let token = required_token(args.token, args.insecure_no_token, args.listen)?;
     let worker_token = args.worker_token.filter(|t| !t.is_empty()).or_else(|| token.clone());
+    let tls = args.tls.load()?;
     let registry = Registry::start(catalog(opts).await?, worker_token).await;
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let workers = registry.view().workers.len();
-    eprintln!("openduck gateway: gRPC on http://{addr} in front of {workers} live worker(s) (workers: curl http://{addr}/health)");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!("openduck gateway: gRPC on {scheme}://{addr} in front of {workers} live worker(s) (workers: curl {scheme}://{addr}/health)");
     let mut stop = Stop::new()?;
-    query::gateway::serve(registry, token, listener, async move { stop.recv().await }).await?;
+    query::gateway::serve(registry, query::service::Access { token, tls }, listener, async move { stop.recv().await }).await?;
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use query::local::{LocalServer, LocalServerConfig};
 use query::sandbox::WorkerLimits;
@@ -63,6 +63,8 @@ pub struct ServeArgs {
     #[arg(long, default_value = "60s", value_parser = positive_duration)]
     pub transaction_timeout: Duration,
     #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
     pub tuning: MountTuning,
 }
 
@@ -73,11 +75,30 @@ fn positive_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// TLS for the gRPC port (rustls): both files, or neither.
+#[derive(Args, Debug, Clone)]
+pub struct TlsArgs {
+    /// Certificate chain (PEM); clients then use https:// endpoints.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    pub fn load(&self) -> Result<Option<query::service::Tls>> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else { return Ok(None) };
+        let read = |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+        Ok(Some(query::service::Tls { cert_pem: read(cert)?, key_pem: read(key)? }))
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct WorkerArgs {
     #[command(flatten)]
     pub serve: ServeArgs,
-    /// The URL gateways reach this worker at [default: http://<--listen>;
+    /// The URL gateways reach this worker at [default: http(s)://<--listen>;
     /// required when listening on 0.0.0.0 or ::].
     #[arg(long)]
     pub advertise: Option<String>,
@@ -98,7 +119,7 @@ pub fn required_token(token: Option<String>, insecure_no_token: bool, listen: So
 pub async fn run_worker(opts: &StorageOpts, args: WorkerArgs) -> Result<()> {
     let advertise = match args.advertise {
         Some(url) if url.starts_with("http://") || url.starts_with("https://") => url,
-        Some(url) => bail!("--advertise {url}: expected a URL such as http://worker-1:7879"),
+        Some(url) => bail!("--advertise {url}: expected a URL such as http://worker-1:7879 (https:// with --tls-cert)"),
         None if args.serve.listen.ip().is_unspecified() => {
             bail!("listening on {} needs --advertise http://<this host>:{}: the URL gateways reach this worker at", args.serve.listen, args.serve.listen.port())
         }
@@ -124,7 +145,7 @@ async fn serve(opts: &StorageOpts, args: ServeArgs, advertise: Option<String>) -
     let mut stop = Stop::new()?;
     let cfg = LocalServerConfig {
         listen: args.listen,
-        token,
+        access: query::service::Access { token, tls: args.tls.load()? },
         mountpoint: args.mountpoint.clone().unwrap_or_else(|| od.data_dir().join("mnt")),
         fuse_threads: args.tuning.fuse_threads,
         hydrate_bytes: args.tuning.hydrate_mib << 20,
@@ -148,8 +169,8 @@ async fn serve(opts: &StorageOpts, args: ServeArgs, advertise: Option<String>) -
     crate::guard::wait_for_previous(&data_dir)?;
     let server = LocalServer::start(od, cfg).await?;
     let guard = crate::guard::spawn(&data_dir, server.mountpoint())?;
-    let addr = server.addr;
-    eprintln!("openduck serve: gRPC on http://{addr} (health: curl http://{addr}/health), databases mounted at {}", server.mountpoint().display());
+    let endpoint = server.endpoint();
+    eprintln!("openduck serve: gRPC on {endpoint} (health: curl {endpoint}/health), databases mounted at {}", server.mountpoint().display());
     stop.recv().await;
     eprintln!("shutting down ...");
     guard.dismiss();
