@@ -2,7 +2,6 @@
 --tls-cert --tls-key`, clients (the `openduck sql` Rust client and the
 extension in the wheel) on `https://` endpoints trusting that CA through
 OPENDUCK_CA_FILE; and no silent plaintext either way."""
-import os
 import ssl
 import subprocess
 import time
@@ -32,15 +31,20 @@ def tls_server(od, tmp_path):
     s.endpoint = f"https://{s.addr}"
     context = ssl.create_default_context(cafile=str(ca))
     deadline = time.time() + 60
-    while True:
-        assert s.proc.poll() is None, s.log.read_text()
-        try:
-            with urllib.request.urlopen(f"{s.endpoint}/health", timeout=1, context=context) as r:
-                assert r.read().strip() == b"ok"
-                break
-        except OSError:
-            assert time.time() < deadline, s.log.read_text()
-            time.sleep(0.1)
+    try:
+        while True:
+            assert s.proc.poll() is None, s.log.read_text()
+            try:
+                with urllib.request.urlopen(f"{s.endpoint}/health", timeout=1, context=context) as r:
+                    assert r.read().strip() == b"ok"
+                    break
+            except OSError:
+                assert time.time() < deadline, s.log.read_text()
+                time.sleep(0.1)
+    except BaseException:
+        s.proc.terminate()
+        s.proc.wait(timeout=60)
+        raise
     yield s, ca
     s.stop()
 

@@ -1,7 +1,6 @@
 //! `openduck gateway`: one endpoint in front of the workers registered in a
 //! shared metadata store; `openduck workers`: that registry as a table.
 
-use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -10,25 +9,15 @@ use query::gateway::registry::Registry;
 use query::registration::STALE_AFTER;
 
 use crate::mount::Stop;
-use crate::serve::required_token;
 use crate::storage::StorageOpts;
 
 #[derive(Args, Debug)]
 pub struct GatewayArgs {
-    /// Address for gRPC, /health (JSON: the workers) and /metrics.
-    #[arg(long, default_value = "127.0.0.1:7878")]
-    pub listen: SocketAddr,
-    /// Clients must send this token (`authorization: Bearer <token>`).
-    #[arg(long, env = "OPENDUCK_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// Run without a client token (only allowed when listening on loopback).
-    #[arg(long)]
-    pub insecure_no_token: bool,
+    #[command(flatten)]
+    pub net: crate::serve::ListenArgs,
     /// The token the workers expect [default: the client token].
     #[arg(long, env = "OPENDUCK_WORKER_TOKEN", hide_env_values = true)]
     pub worker_token: Option<String>,
-    #[command(flatten)]
-    pub tls: crate::serve::TlsArgs,
 }
 
 async fn catalog(opts: &StorageOpts) -> Result<Catalog> {
@@ -37,17 +26,17 @@ async fn catalog(opts: &StorageOpts) -> Result<Catalog> {
 }
 
 pub async fn run(opts: &StorageOpts, args: GatewayArgs) -> Result<()> {
-    let token = required_token(args.token, args.insecure_no_token, args.listen)?;
-    let worker_token = args.worker_token.filter(|t| !t.is_empty()).or_else(|| token.clone());
-    let tls = args.tls.load()?;
+    let access = args.net.access()?;
+    let worker_token = args.worker_token.filter(|t| !t.is_empty()).or_else(|| access.token.clone());
     let registry = Registry::start(catalog(opts).await?, worker_token).await;
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+    let listen = args.net.listen;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
     let workers = registry.view().workers.len();
-    let scheme = if tls.is_some() { "https" } else { "http" };
+    let scheme = if access.tls.is_some() { "https" } else { "http" };
     eprintln!("openduck gateway: gRPC on {scheme}://{addr} in front of {workers} live worker(s) (workers: curl {scheme}://{addr}/health)");
     let mut stop = Stop::new()?;
-    query::gateway::serve(registry, query::service::Access { token, tls }, listener, async move { stop.recv().await }).await?;
+    query::gateway::serve(registry, access, listener, async move { stop.recv().await }).await?;
     Ok(())
 }
 

@@ -17,9 +17,10 @@ use query::writer::CheckpointPolicy;
 use crate::mount::{MountTuning, Stop};
 use crate::storage::StorageOpts;
 
-#[derive(Args, Debug)]
-pub struct ServeArgs {
-    /// Address for gRPC and /health.
+/// Where a server listens and who may call it.
+#[derive(Args, Debug, Clone)]
+pub struct ListenArgs {
+    /// Address for gRPC, /health and /metrics.
     #[arg(long, default_value = "127.0.0.1:7878")]
     pub listen: SocketAddr,
     /// Clients must send this token (`authorization: Bearer <token>`).
@@ -28,6 +29,26 @@ pub struct ServeArgs {
     /// Run without a token (only allowed when listening on loopback).
     #[arg(long)]
     pub insecure_no_token: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+impl ListenArgs {
+    /// The token clients must send (checked against `--insecure-no-token`) and TLS.
+    pub fn access(&self) -> Result<query::service::Access> {
+        let token = self.token.clone().filter(|t| !t.is_empty());
+        match (&token, self.insecure_no_token) {
+            (None, false) => bail!("refusing to start without a token: pass --token or set OPENDUCK_TOKEN (or --insecure-no-token on a loopback address)"),
+            (None, true) if !self.listen.ip().is_loopback() => bail!("--insecure-no-token is only allowed on a loopback address, not {}", self.listen),
+            _ => Ok(query::service::Access { token, tls: self.tls.load()? }),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub net: ListenArgs,
     /// Where to mount the databases [default: <data dir>/mnt].
     #[arg(long)]
     pub mountpoint: Option<PathBuf>,
@@ -62,8 +83,6 @@ pub struct ServeArgs {
     /// Roll back a transaction whose client sent nothing for this long.
     #[arg(long, default_value = "60s", value_parser = positive_duration)]
     pub transaction_timeout: Duration,
-    #[command(flatten)]
-    pub tls: TlsArgs,
     #[command(flatten)]
     pub tuning: MountTuning,
 }
@@ -104,24 +123,14 @@ pub struct WorkerArgs {
     pub advertise: Option<String>,
 }
 
-/// The token clients must send, checked against `--insecure-no-token`.
-pub fn required_token(token: Option<String>, insecure_no_token: bool, listen: SocketAddr) -> Result<Option<String>> {
-    let token = token.filter(|t| !t.is_empty());
-    match (&token, insecure_no_token) {
-        (None, false) => bail!("refusing to start without a token: pass --token or set OPENDUCK_TOKEN (or --insecure-no-token on a loopback address)"),
-        (None, true) if !listen.ip().is_loopback() => bail!("--insecure-no-token is only allowed on a loopback address, not {listen}"),
-        _ => Ok(token),
-    }
-}
-
 /// `openduck worker`: `serve` that also registers itself (and heartbeats)
 /// in the metadata store, so gateways route to it.
 pub async fn run_worker(opts: &StorageOpts, args: WorkerArgs) -> Result<()> {
     let advertise = match args.advertise {
         Some(url) if url.starts_with("http://") || url.starts_with("https://") => url,
         Some(url) => bail!("--advertise {url}: expected a URL such as http://worker-1:7879 (https:// with --tls-cert)"),
-        None if args.serve.listen.ip().is_unspecified() => {
-            bail!("listening on {} needs --advertise http://<this host>:{}: the URL gateways reach this worker at", args.serve.listen, args.serve.listen.port())
+        None if args.serve.net.listen.ip().is_unspecified() => {
+            bail!("listening on {} needs --advertise http://<this host>:{}: the URL gateways reach this worker at", args.serve.net.listen, args.serve.net.listen.port())
         }
         None => String::new(),
     };
@@ -133,7 +142,7 @@ pub async fn run(opts: &StorageOpts, args: ServeArgs) -> Result<()> {
 }
 
 async fn serve(opts: &StorageOpts, args: ServeArgs, advertise: Option<String>) -> Result<()> {
-    let token = required_token(args.token, args.insecure_no_token, args.listen)?;
+    let access = args.net.access()?;
     let od = Arc::new(opts.open().await?);
     for db in &args.dbs {
         match od.create_database(db).await {
@@ -144,8 +153,8 @@ async fn serve(opts: &StorageOpts, args: ServeArgs, advertise: Option<String>) -
     }
     let mut stop = Stop::new()?;
     let cfg = LocalServerConfig {
-        listen: args.listen,
-        access: query::service::Access { token, tls: args.tls.load()? },
+        listen: args.net.listen,
+        access,
         mountpoint: args.mountpoint.clone().unwrap_or_else(|| od.data_dir().join("mnt")),
         fuse_threads: args.tuning.fuse_threads,
         hydrate_bytes: args.tuning.hydrate_mib << 20,
