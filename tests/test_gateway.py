@@ -150,7 +150,9 @@ def test_gateway_routes_writes_reads_fetches_and_time_travel(cluster):
     assert 'openduck_gateway_requests_total{rpc="Execute",code="Ok"}' in metrics, metrics
     assert 'openduck_gateway_requests_total{rpc="Fetch",code="Ok"}' in metrics, metrics
     assert "openduck_gateway_request_seconds_bucket" in metrics
-    assert f'openduck_worker_requests_total{{rpc="Execute",code="Ok"}}' in writer.get("/metrics")
+    worker_metrics = writer.get("/metrics")
+    assert 'openduck_worker_requests_total{rpc="Execute",code="Ok"}' in worker_metrics
+    wait_for(lambda: f'openduck_worker_seal_lag_seconds{{db="{cluster.db}"}}' in writer.get("/metrics"), timeout=10, what="the seal lag gauge")
 
     # The gateway restarts (same address): attached clients carry on after at most a retry.
     cluster.gateway.stop()

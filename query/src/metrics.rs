@@ -30,6 +30,11 @@ struct Rpc {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Db {
+    db: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Route {
     worker: String,
     outcome: &'static str,
@@ -48,6 +53,7 @@ pub struct Metrics {
     bytes_out: Counter,
     in_flight: Gauge,
     routed: Family<Route, Counter>,
+    seal_lag: Family<Db, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl Metrics {
@@ -66,7 +72,13 @@ impl Metrics {
         registry.register("in_flight", "RPCs being answered now", in_flight.clone());
         let routed = Family::<Route, Counter>::default();
         registry.register("routed", "Calls a gateway sent to each worker, by outcome (ok, refused, failed: the worker could not be reached or died)", routed.clone());
-        Arc::new(Metrics { registry, requests, latency, bytes_in, bytes_out, in_flight, routed })
+        let seal_lag = Family::<Db, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "seal_lag_seconds",
+            "Per database this worker writes: age of its oldest commit not yet in a sealed snapshot (0: all sealed)",
+            seal_lag.clone(),
+        );
+        Arc::new(Metrics { registry, requests, latency, bytes_in, bytes_out, in_flight, routed, seal_lag })
     }
 
     /// One RPC starts; the returned guard counts it as in flight until dropped.
@@ -90,6 +102,10 @@ impl Metrics {
 
     pub fn routed(&self, worker: &str, outcome: &'static str) {
         self.routed.get_or_create(&Route { worker: worker.to_string(), outcome }).inc();
+    }
+
+    pub fn set_seal_lag(&self, db: &str, lag: Option<Duration>) {
+        self.seal_lag.get_or_create(&Db { db: db.to_string() }).set(lag.map_or(0.0, |l| l.as_secs_f64()));
     }
 
     /// The Prometheus text exposition.

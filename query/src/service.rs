@@ -142,7 +142,27 @@ pub async fn serve(
 ) -> Result<(), QueryError> {
     let metrics = Metrics::new("openduck_worker");
     let http = axum::Router::new().route("/health", axum::routing::get(|| async { "ok\n" }));
-    serve_with(ExecutionServer::new(ExecutionService::new(engine, metrics.clone())), metrics, http, access, listener, shutdown).await
+    let gauges = tokio::spawn(update_gauges(Arc::downgrade(&engine), metrics.clone()));
+    let served = serve_with(ExecutionServer::new(ExecutionService::new(engine, metrics.clone())), metrics, http, access, listener, shutdown).await;
+    gauges.abort();
+    served
+}
+
+/// Keep the gauges that describe the engine's state current (every second).
+async fn update_gauges(engine: std::sync::Weak<Engine>, metrics: Arc<Metrics>) {
+    let mut written = std::collections::HashSet::new();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let Some(engine) = engine.upgrade() else { return };
+        let now: std::collections::HashSet<String> = engine.writing().await.into_iter().map(|(db, lag)| {
+            metrics.set_seal_lag(&db, lag);
+            db
+        }).collect();
+        for gone in written.difference(&now) {
+            metrics.set_seal_lag(gone, None);
+        }
+        written = now;
+    }
 }
 
 /// A server's TLS identity: certificate chain and private key, PEM.
