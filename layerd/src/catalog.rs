@@ -5,6 +5,7 @@
 //! Commit points: a seal or import becomes visible in exactly one transaction
 //! ([`Catalog::commit_snapshot`]), run only after its layer objects are durable.
 
+mod claims;
 mod lease;
 mod schema;
 mod workers;
@@ -19,6 +20,7 @@ use crate::error::{LayerdError, Result};
 use crate::layer::{LayerId, LayerKind, StoredPage};
 use crate::page::PageHash;
 
+pub use claims::DEFAULT_CLAIM_TTL_MS;
 pub use lease::WriterLease;
 pub use workers::WorkerRecord;
 
@@ -93,6 +95,8 @@ pub struct Catalog {
     pool: AnyPool,
     url: String,
     sqlite: bool,
+    /// Lifetime of layer claims (see `claims.rs`).
+    claim_ttl_ms: i64,
 }
 
 pub fn now_ms() -> i64 {
@@ -147,13 +151,19 @@ impl Catalog {
         // fast with its real cause instead of a pool timeout.
         drop(<sqlx::AnyConnection as sqlx::Connection>::connect(url).await?);
         let pool = opts.connect(url).await?;
-        let cat = Catalog { pool, url: url.to_string(), sqlite };
+        let cat = Catalog { pool, url: url.to_string(), sqlite, claim_ttl_ms: DEFAULT_CLAIM_TTL_MS };
         cat.migrate().await?;
         Ok(cat)
     }
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Layer claims taken through this handle live this long without renewal.
+    pub fn with_claim_ttl_ms(mut self, ms: i64) -> Self {
+        self.claim_ttl_ms = ms;
+        self
     }
 
     /// A transaction that will write. SQLite must take its write lock up
@@ -360,6 +370,7 @@ impl Catalog {
         let now = now_ms();
         let own: HashSet<LayerId> = new.new_layers.iter().map(|l| l.id).collect();
         for l in &new.new_layers {
+            Self::confirm_claim(&mut tx, &l.id).await?;
             Self::insert_layer(&mut tx, l, now).await?;
         }
         let reused: HashSet<&LayerId> =
@@ -467,6 +478,7 @@ impl Catalog {
         if current != expected {
             return Err(LayerdError::Invalid(format!("snapshot {id} of '{db}' changed during compaction; retry")));
         }
+        Self::confirm_claim(&mut tx, &image.id).await?;
         Self::insert_layer(&mut tx, &image, now_ms()).await?;
         for pack in &image.refs {
             Self::revive(&mut tx, pack).await?;
@@ -543,29 +555,12 @@ impl Catalog {
         Ok(sqlx::query(AssertSqlSafe(sql.clone())).bind(now).execute(&self.pool).await?.rows_affected())
     }
 
-    /// GC phase 2: forget layers condemned before `cutoff` and still unused.
-    /// Their objects may be deleted once this returns.
-    pub async fn sweep(&self, cutoff: i64) -> Result<Vec<LayerId>> {
-        let mut tx = self.begin_write().await?;
+    /// GC phase 2 candidates: layers condemned before `cutoff` and still
+    /// unused (each is then taken with [`Catalog::tombstone_condemned`]).
+    pub async fn sweepable(&self, cutoff: i64) -> Result<Vec<LayerId>> {
         let sql = format!("SELECT id FROM layers WHERE condemned_at IS NOT NULL AND condemned_at <= $1 AND {}", schema::UNREFERENCED);
-        let rows = sqlx::query(AssertSqlSafe(sql.clone())).bind(cutoff).fetch_all(&mut *tx).await?;
-        let mut gone = Vec::new();
-        for r in rows {
-            let id: String = r.try_get(0)?;
-            let res = sqlx::query("DELETE FROM layers WHERE id = $1 AND condemned_at IS NOT NULL AND condemned_at <= $2")
-                .bind(&id)
-                .bind(cutoff)
-                .execute(&mut *tx)
-                .await?;
-            if res.rows_affected() == 0 {
-                continue;
-            }
-            sqlx::query("DELETE FROM layer_refs WHERE layer = $1").bind(&id).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM pages WHERE layer = $1").bind(&id).execute(&mut *tx).await?;
-            gone.push(layer_id(&id)?);
-        }
-        tx.commit().await?;
-        Ok(gone)
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(cutoff).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| layer_id(&r.try_get::<String, _>(0)?)).collect()
     }
 
     /// Every layer the metadata knows (condemned or not).

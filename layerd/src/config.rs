@@ -19,6 +19,10 @@ pub struct LayerdConfig {
     pub disk_cache_bytes: u64,
     /// Compact the latest snapshot after a seal once its stack is deeper than this.
     pub max_stack_depth: usize,
+    /// How long a seal, import or compaction's claim on a new layer lives
+    /// without renewal (it renews before every object put): gc reclaims the
+    /// objects of a writer that crashed mid-seal after this long.
+    pub claim_ttl_ms: i64,
 }
 
 impl LayerdConfig {
@@ -30,6 +34,7 @@ impl LayerdConfig {
             page_cache_bytes: 256 << 20,
             disk_cache_bytes: 16 << 30,
             max_stack_depth: 8,
+            claim_ttl_ms: crate::catalog::DEFAULT_CLAIM_TTL_MS,
         }
     }
 

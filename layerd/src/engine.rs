@@ -1,6 +1,6 @@
 //! `Layerd`: one handle on a data dir, its metadata and its object store, with
-//! every storage operation: databases, heads, seal, compact, gc, clone,
-//! import and export.
+//! every storage operation: databases, heads, seal, compact, clone, import
+//! and export (gc is in `gc.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use crate::error::{IoContext, LayerdError, Result};
 use crate::head::{Head, HeadCut};
 use crate::layer::{LayerBuilder, LayerId, LayerKind, PageLoc};
 use crate::page::{page_count, page_len, page_start, PageNo};
-use crate::seal::{new_layer, Candidate, DeltaBuilder, SealStep};
+use crate::seal::{new_layer, put_claimed, Candidate, DeltaBuilder, SealStep};
 use crate::snapshot::SnapshotView;
 use crate::store::{LayerStore, StoreConfig};
 use crate::writer_lease::{LeaseKeeper, LEASE_TTL};
@@ -26,36 +26,6 @@ pub struct Layerd {
     store: Arc<LayerStore>,
     /// Who this data dir is, as a writer-lease owner (stable across restarts).
     owner: String,
-}
-
-/// What `gc` should keep and how long it waits before deleting.
-#[derive(Clone, Debug)]
-pub struct GcOptions {
-    /// Only this database's snapshots are subject to retention (objects are
-    /// shared, so unreferenced objects are collected store-wide).
-    pub db: Option<String>,
-    /// Keep at least the newest N snapshots of each database.
-    pub keep_last: Option<usize>,
-    /// Keep snapshots younger than this.
-    pub keep_within_ms: Option<i64>,
-    /// A layer is deleted only once it has been unreferenced (or, for objects
-    /// metadata never recorded, existed) for this long: it protects concurrent
-    /// seals and readers of just-dropped snapshots.
-    pub grace_ms: i64,
-}
-
-impl Default for GcOptions {
-    fn default() -> Self {
-        GcOptions { db: None, keep_last: None, keep_within_ms: None, grace_ms: 3_600_000 }
-    }
-}
-
-#[derive(Clone, Debug, Default, serde::Serialize)]
-pub struct GcReport {
-    pub snapshots_deleted: u64,
-    pub layers_condemned: u64,
-    pub layers_deleted: u64,
-    pub orphans_deleted: u64,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -72,7 +42,7 @@ pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
 impl Layerd {
     pub async fn open(cfg: LayerdConfig) -> Result<Self> {
         let (data_dir, metadata_url, store_url) = cfg.resolve()?;
-        let catalog = Catalog::connect(&metadata_url).await?;
+        let catalog = Catalog::connect(&metadata_url).await?.with_claim_ttl_ms(cfg.claim_ttl_ms);
         let store = LayerStore::open(StoreConfig {
             url: store_url,
             page_cache_bytes: cfg.page_cache_bytes,
@@ -194,7 +164,7 @@ impl Layerd {
         }
         let base = cut.base.clone();
         let n = page_count(cut.size);
-        let mut delta = DeltaBuilder::new(&self.store, &self.catalog);
+        let mut delta = DeltaBuilder::new(&self.store, &self.catalog, &self.owner);
         // Pages truncated away and not rewritten must not show through from below.
         if let Some(b) = &base {
             let written: HashSet<PageNo> = cut.pages.iter().map(|(p, _)| *p).collect();
@@ -298,56 +268,10 @@ impl Layerd {
                 b.add_ref(p, r.hash, layer, offset, len);
             }
         }
-        let enc = b.finish();
-        self.store.put_layer(&enc).await?;
+        let enc = put_claimed(&self.store, &self.catalog, &self.owner, &b, &[]).await?;
         self.catalog.replace_stack(db, info.id, &info.layers, new_layer(&enc)).await?;
         tracing::info!(db, snapshot = info.id, layers = info.layers.len(), "compacted");
         Ok(Some(CompactReport { db: db.to_string(), snapshot: info.id, layers_before: info.layers.len(), image_bytes: enc.bytes.len() as u64 }))
-    }
-
-    /// Retention, then two-phase collection of unreferenced layer objects.
-    pub async fn gc(&self, opts: &GcOptions) -> Result<GcReport> {
-        let mut report = GcReport::default();
-        let now = now_ms();
-        if opts.keep_last.is_some() || opts.keep_within_ms.is_some() {
-            let dbs: Vec<String> = match &opts.db {
-                Some(db) => {
-                    self.catalog.require_database(db).await?;
-                    vec![db.clone()]
-                }
-                None => self.catalog.list_databases().await?.into_iter().map(|d| d.name).collect(),
-            };
-            for db in dbs {
-                let snaps = self.catalog.list_snapshots(&db).await?;
-                let n = snaps.len();
-                let doomed: Vec<i64> = snaps
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, s)| {
-                        let recent = opts.keep_last.is_some_and(|k| i + k >= n);
-                        let young = opts.keep_within_ms.is_some_and(|w| s.created_at >= now - w);
-                        !(s.pinned || recent || young || i + 1 == n)
-                    })
-                    .map(|(_, s)| s.id)
-                    .collect();
-                report.snapshots_deleted += self.catalog.delete_snapshots(&db, &doomed).await?;
-            }
-        }
-        report.layers_condemned = self.catalog.condemn_unreferenced(now).await?;
-        let cutoff = now - opts.grace_ms;
-        for id in self.catalog.sweep(cutoff).await? {
-            self.store.delete_layer(&id).await?;
-            report.layers_deleted += 1;
-        }
-        // Objects whose seal never committed (crash between put and commit).
-        let known = self.catalog.known_layers().await?;
-        for obj in self.store.list_layers().await? {
-            if !known.contains(&obj.id) && obj.last_modified_ms <= cutoff {
-                self.store.delete_layer(&obj.id).await?;
-                report.orphans_deleted += 1;
-            }
-        }
-        Ok(report)
     }
 
     /// A new database starting from `src`'s snapshot (latest by default). Only
@@ -374,7 +298,7 @@ impl Layerd {
             file.read_exact_at(&mut buf[..want], page_start(p)).at(path)?;
             Ok(buf)
         };
-        let mut delta = DeltaBuilder::new(&self.store, &self.catalog);
+        let mut delta = DeltaBuilder::new(&self.store, &self.catalog, &self.owner);
         let candidates = (0..n).map(|page| Candidate { page, hash: None }).collect();
         let report = |done: usize| progress((done as u64 * page_len(1) as u64).min(size), size);
         delta.add_pages(candidates, |_, _| false, read, report).await?;

@@ -52,6 +52,9 @@ pub enum LayerdError {
     #[error("concurrent change to database '{db}': expected latest snapshot {expected:?}, found {found:?}; retry")]
     Conflict { db: String, expected: Option<i64>, found: Option<i64> },
 
+    #[error("layer {layer} was claimed for garbage collection before its snapshot committed (the write stalled longer than the claim's lifetime); retry")]
+    ClaimLost { layer: String },
+
     #[error("I/O error on {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 

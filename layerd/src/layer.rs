@@ -9,7 +9,7 @@
 //!
 //! Format (little endian), version 1:
 //! ```text
-//! header   32 B   magic "ODLAYER\0", version u32, kind u8, 3 reserved,
+//! header   32 B   magic "ODLAYER\0", version u32, kind u8, salt u8, 2 reserved,
 //!                 n_refs u32, n_entries u32, data_offset u64
 //! refs     32 B * n_refs     ids of the layers this index points into
 //! entries  56 B * n_entries  page u64, hash [32], ref u32, offset u64, len u32
@@ -19,6 +19,9 @@
 //! `ref` is an index into `refs`, or `SELF_REF` (bytes in this object) or
 //! `ZERO_REF` (an all-zero page). Offsets are absolute within the object holding
 //! the bytes. The id covers every page hash, so it addresses the whole content.
+//! `salt` is 0 unless the name of the same content was tombstoned by a gc
+//! still deleting it: then the writer encodes with another salt and so gets
+//! another name (see `catalog/claims.rs`). Readers ignore it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -245,6 +248,11 @@ impl LayerBuilder {
     }
 
     pub fn finish(self) -> EncodedLayer {
+        self.encode(0)
+    }
+
+    /// Encode with `salt` in the header: same content, another id.
+    pub fn encode(&self, salt: u8) -> EncodedLayer {
         let mut refs: Vec<LayerId> = Vec::new();
         let mut ref_index: BTreeMap<LayerId, u32> = BTreeMap::new();
         for (_, p) in self.entries.values() {
@@ -261,7 +269,8 @@ impl LayerBuilder {
         out.put_slice(MAGIC);
         out.put_u32_le(LAYER_FORMAT_VERSION);
         out.put_u8(self.kind as u8);
-        out.put_slice(&[0; 3]);
+        out.put_u8(salt);
+        out.put_slice(&[0; 2]);
         out.put_u32_le(refs.len() as u32);
         out.put_u32_le(self.entries.len() as u32);
         out.put_u64_le(data_offset as u64);

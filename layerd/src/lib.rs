@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod gc;
 pub mod head;
 pub mod layer;
 pub mod page;
@@ -23,7 +24,8 @@ pub mod writer_lease;
 
 pub use catalog::{DatabaseInfo, SnapshotInfo};
 pub use config::LayerdConfig;
-pub use engine::{CompactReport, GcOptions, GcReport, Layerd};
+pub use engine::{CompactReport, Layerd};
 pub use error::{LayerdError, Result};
+pub use gc::{GcOptions, GcReport};
 pub use head::Head;
 pub use snapshot::SnapshotView;

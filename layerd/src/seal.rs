@@ -4,14 +4,15 @@
 //! Pages are hashed, compared with the parent snapshot (unchanged pages are
 //! skipped), looked up in the dedupe table (pages whose bytes are already stored
 //! anywhere, in any database, become references) and the rest are packed into
-//! layers of about [`LAYER_TARGET_BYTES`]. Every layer is durable in the object
+//! layers of about [`LAYER_TARGET_BYTES`]. Every layer is claimed in the
+//! metadata before it is put (so gc leaves it alone) and durable in the object
 //! store before the caller commits the metadata.
 
 use std::collections::HashMap;
 
 use crate::catalog::{Catalog, KnownPage, NewLayer};
-use crate::error::Result;
-use crate::layer::{EncodedLayer, LayerBuilder, LayerKind};
+use crate::error::{LayerdError, Result};
+use crate::layer::{EncodedLayer, LayerBuilder, LayerId, LayerKind};
 use crate::page::{page_len, PageHash, PageNo};
 use crate::store::LayerStore;
 
@@ -49,6 +50,8 @@ fn zero_hash(page: PageNo) -> PageHash {
 pub struct DeltaBuilder<'a> {
     store: &'a LayerStore,
     catalog: &'a Catalog,
+    /// Who claims the new layers (the writer-lease owner name).
+    owner: &'a str,
     builder: LayerBuilder,
     known: HashMap<PageHash, KnownPage>,
     pub layers: Vec<NewLayer>,
@@ -56,10 +59,11 @@ pub struct DeltaBuilder<'a> {
 }
 
 impl<'a> DeltaBuilder<'a> {
-    pub fn new(store: &'a LayerStore, catalog: &'a Catalog) -> Self {
+    pub fn new(store: &'a LayerStore, catalog: &'a Catalog, owner: &'a str) -> Self {
         DeltaBuilder {
             store,
             catalog,
+            owner,
             builder: LayerBuilder::new(LayerKind::Delta),
             known: HashMap::new(),
             layers: Vec::new(),
@@ -126,18 +130,13 @@ impl<'a> DeltaBuilder<'a> {
         if builder.is_empty() {
             return Ok(());
         }
-        let enc = builder.finish();
-        self.put(&enc).await?;
+        let held: Vec<_> = self.layers.iter().map(|l| l.id).collect();
+        let enc = put_claimed(self.store, self.catalog, self.owner, &builder, &held).await?;
+        self.bytes_written += enc.bytes.len() as u64;
         for s in &enc.stored {
             self.known.insert(s.hash, KnownPage { layer: enc.id, offset: s.offset, len: s.len });
         }
         self.layers.push(new_layer(&enc));
-        Ok(())
-    }
-
-    async fn put(&mut self, enc: &EncodedLayer) -> Result<()> {
-        self.store.put_layer(enc).await?;
-        self.bytes_written += enc.bytes.len() as u64;
         Ok(())
     }
 
@@ -146,6 +145,24 @@ impl<'a> DeltaBuilder<'a> {
         self.flush().await?;
         Ok((self.layers, self.bytes_written))
     }
+}
+
+/// Claim the new layer's name, renew the claims the writer already `held`,
+/// then put the object. A name under a gc tombstone (a gc is deleting an old
+/// copy of the same content right now) is never written: the layer is
+/// encoded again with another salt, which gives it another name.
+pub async fn put_claimed(store: &LayerStore, catalog: &Catalog, owner: &str, builder: &LayerBuilder, held: &[LayerId]) -> Result<EncodedLayer> {
+    for salt in 0..=u8::MAX {
+        let enc = builder.encode(salt);
+        if !catalog.claim_layer(&enc.id, owner).await? {
+            tracing::debug!(layer = %enc.id, salt, "layer name is being garbage collected; salting");
+            continue;
+        }
+        catalog.renew_claims(held).await?;
+        store.put_layer(&enc).await?;
+        return Ok(enc);
+    }
+    Err(LayerdError::Invalid("every salt of a new layer is under a gc tombstone; run `openduck gc` to finish, then retry".into()))
 }
 
 pub fn new_layer(enc: &EncodedLayer) -> NewLayer {

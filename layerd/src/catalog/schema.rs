@@ -62,6 +62,15 @@ pub const MIGRATIONS: &[&[&str]] = &[&[
         heartbeat_at BIGINT NOT NULL,
         in_flight BIGINT NOT NULL,
         status TEXT NOT NULL)",
+], &[
+    // Who may touch a layer object now: a writer about to commit it
+    // ('writing', with an expiry its writer renews) or a gc deleting it
+    // ('deleting', a tombstone). See catalog/claims.rs.
+    "CREATE TABLE IF NOT EXISTS layer_claims (
+        layer TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        expires_at BIGINT NOT NULL)",
 ]];
 
 /// Layers that no snapshot uses, directly or as a pack of a used layer.

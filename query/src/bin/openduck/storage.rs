@@ -85,12 +85,13 @@ pub enum StorageCommand {
         #[arg(long, value_parser = format::duration_ms)]
         keep_within: Option<i64>,
         /// Delete an object only after it has been unreferenced this long
-        /// (at least 1m: a seal or import still running puts its layers
-        /// before it commits them).
+        /// (at least 1m: a reader that opened a snapshot before retention
+        /// dropped it keeps reading its layers meanwhile).
         #[arg(long, value_parser = format::duration_ms, default_value = "1h")]
         grace: i64,
-        /// Allow a grace under 1m: only when no writer, seal or import runs
-        /// against this store.
+        /// Allow a grace under 1m: only when no reader has a dropped or
+        /// just-compacted snapshot open (seals and imports in flight are
+        /// safe whatever the grace).
         #[arg(long)]
         unsafe_short_grace: bool,
     },
@@ -217,9 +218,9 @@ pub async fn run(opts: &StorageOpts, cmd: StorageCommand) -> Result<()> {
         StorageCommand::Gc { db, keep_last, keep_within, grace, unsafe_short_grace } => {
             if grace < MIN_GRACE_MS && !unsafe_short_grace {
                 anyhow::bail!(
-                    "--grace {grace}ms is shorter than 1m: gc could delete the layers of a seal or import that is still running \
-                     (they are stored before they are committed), breaking the snapshot it commits; use --grace 1m or more, \
-                     or add --unsafe-short-grace when nothing writes to this store"
+                    "--grace {grace}ms is shorter than 1m: gc could delete layers that a reader of a just-dropped or just-compacted \
+                     snapshot still reads (its queries would fail); use --grace 1m or more, or add --unsafe-short-grace \
+                     when no such reader runs against this store"
                 );
             }
             let r = od.gc(&GcOptions { db, keep_last, keep_within_ms: keep_within, grace_ms: grace }).await?;
