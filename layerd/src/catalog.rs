@@ -5,6 +5,7 @@
 //! Commit points: a seal or import becomes visible in exactly one transaction
 //! ([`Catalog::commit_snapshot`]), run only after its layer objects are durable.
 
+mod binding;
 mod claims;
 mod lease;
 mod schema;
@@ -20,6 +21,7 @@ use crate::error::{LayerdError, Result};
 use crate::layer::{LayerId, LayerKind, StoredPage};
 use crate::page::PageHash;
 
+pub use binding::StoreBinding;
 pub use claims::DEFAULT_CLAIM_TTL_MS;
 pub use lease::WriterLease;
 pub use workers::WorkerRecord;

@@ -48,6 +48,7 @@ impl Layerd {
             page_cache_bytes: cfg.page_cache_bytes,
             disk_cache: Some((data_dir.join("cache"), cfg.disk_cache_bytes)),
         })?;
+        crate::binding::check_or_bind(&catalog, &store).await?;
         let owner = lease_owner(&data_dir)?;
         Ok(Layerd { cfg, data_dir, catalog, store: Arc::new(store), owner })
     }

@@ -55,6 +55,9 @@ pub enum LayerdError {
     #[error("layer {layer} was claimed for garbage collection before its snapshot committed (the write stalled longer than the claim's lifetime); retry")]
     ClaimLost { layer: String },
 
+    #[error("the metadata store {metadata} and the object store {store} do not belong together: {detail}. Point --metadata and --store at the pair that was used together (see `openduck db list` on each)")]
+    StoreMismatch { metadata: String, store: String, detail: String },
+
     #[error("I/O error on {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 

@@ -7,6 +7,7 @@
 //! turns the head into a new snapshot holding only the changed pages.
 //! See `docs/architecture.md` for the whole picture.
 
+pub mod binding;
 pub mod cache;
 pub mod catalog;
 pub mod config;

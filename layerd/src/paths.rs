@@ -6,11 +6,17 @@ use crate::layer::LayerId;
 
 const LAYER_DIR: &str = "layers";
 const LAYER_SUFFIX: &str = ".layer";
+const MARKER: &str = "openduck-store.json";
 
 /// Key of a layer object: `<prefix>/layers/<2 hex>/<64 hex>.layer`.
 pub fn layer_path(prefix: &Path, id: &LayerId) -> Path {
     let hex = id.to_hex();
     prefix.clone().join(LAYER_DIR).join(&hex[..2]).join(format!("{hex}{LAYER_SUFFIX}").as_str())
+}
+
+/// Key of the marker naming the metadata store this object store belongs with.
+pub fn marker_path(prefix: &Path) -> Path {
+    prefix.clone().join(MARKER)
 }
 
 /// The directory under which all layers live (for listing).

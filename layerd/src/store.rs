@@ -30,6 +30,12 @@ pub struct StoreConfig {
     pub disk_cache: Option<(PathBuf, u64)>,
 }
 
+/// `openduck-store.json`: which metadata store this object store belongs with.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoreMarker {
+    pair: String,
+}
+
 /// A layer object as listed in the store.
 pub struct ListedLayer {
     pub id: LayerId,
@@ -107,6 +113,31 @@ impl LayerStore {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The pair id in this store's marker object, if it has one.
+    pub async fn read_marker(&self) -> Result<Option<String>> {
+        let key = paths::marker_path(&self.prefix);
+        let bytes = match self.store.get(&key).await {
+            Ok(r) => r.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let marker: StoreMarker = serde_json::from_slice(&bytes)
+            .map_err(|e| LayerdError::Corrupt { object: key.to_string(), detail: format!("unreadable store marker: {e}") })?;
+        Ok(Some(marker.pair))
+    }
+
+    /// Write this store's marker object (durable before returning).
+    pub async fn write_marker(&self, pair: &str) -> Result<()> {
+        let key = paths::marker_path(&self.prefix);
+        let body = serde_json::to_vec(&StoreMarker { pair: pair.to_string() })
+            .map_err(|e| LayerdError::Invalid(format!("encoding the store marker: {e}")))?;
+        self.store.put(&key, PutPayload::from(body)).await?;
+        if let Some(root) = &self.local_root {
+            sync_file_and_parent(&root.join(key.as_ref()))?;
+        }
+        Ok(())
     }
 
     /// Every layer object in the store.

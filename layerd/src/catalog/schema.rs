@@ -71,6 +71,13 @@ pub const MIGRATIONS: &[&[&str]] = &[&[
         state TEXT NOT NULL,
         owner TEXT NOT NULL,
         expires_at BIGINT NOT NULL)",
+], &[
+    // The object store this metadata belongs with (see binding.rs).
+    "CREATE TABLE IF NOT EXISTS store_binding (
+        singleton BIGINT PRIMARY KEY,
+        id TEXT NOT NULL,
+        store_url TEXT NOT NULL,
+        bound_at BIGINT NOT NULL)",
 ]];
 
 /// Layers that no snapshot uses, directly or as a pack of a used layer.
