@@ -59,3 +59,35 @@ async fn object_store_opened_with_another_metadata_store_is_refused() {
         Ok(_) => panic!("opened an object store that belongs to another metadata store"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn processes_binding_a_new_pair_together_agree() {
+    let env = env(Backend::SqliteLocal).await;
+    let mut cfg = env.cfg.clone();
+    cfg.store_url = Some(store_of(&env.dir.path().join("store")));
+    cfg.metadata_url = Some(format!("sqlite://{}?mode=rwc", env.dir.path().join("shared.sqlite").display()));
+    let opens: Vec<_> = (0..6)
+        .map(|i| {
+            let mut c = cfg.clone();
+            c.data_dir = env.dir.path().join(format!("node{i}"));
+            tokio::spawn(async move { Layerd::open(c).await.map(|_| ()) })
+        })
+        .collect();
+    for o in opens {
+        o.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_refused_fresh_metadata_store_stays_unbound() {
+    let env = env(Backend::SqliteLocal).await;
+    let mut cfg = env.cfg.clone();
+    cfg.store_url = Some(store_of(&env.dir.path().join("store-a")));
+    one_snapshot(&cfg).await;
+    let mut fresh = cfg.clone();
+    fresh.metadata_url = Some(format!("sqlite://{}?mode=rwc", env.dir.path().join("fresh.sqlite").display()));
+    assert!(Layerd::open(fresh.clone()).await.is_err());
+    // Pointed at a store of its own, the fresh metadata binds to it.
+    fresh.store_url = Some(store_of(&env.dir.path().join("store-b")));
+    Layerd::open(fresh).await.unwrap();
+}

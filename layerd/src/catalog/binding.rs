@@ -4,7 +4,7 @@
 use sqlx::Row;
 
 use super::Catalog;
-use crate::error::Result;
+use crate::error::{LayerdError, Result};
 
 /// The object store a metadata store belongs with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,16 +13,24 @@ pub struct StoreBinding {
     pub id: String,
     /// The store's URL when it was bound (for messages).
     pub store_url: String,
+    /// Unix milliseconds.
+    pub bound_at: i64,
+    /// The store's marker was written (the binding is complete).
+    pub marked: bool,
 }
 
 impl Catalog {
     pub async fn store_binding(&self) -> Result<Option<StoreBinding>> {
-        let row = sqlx::query("SELECT id, store_url FROM store_binding ORDER BY bound_at LIMIT 1").fetch_optional(&self.pool).await?;
-        row.map(|r| Ok(StoreBinding { id: r.try_get(0)?, store_url: r.try_get(1)? })).transpose()
+        let row =
+            sqlx::query("SELECT id, store_url, bound_at, marked FROM store_binding WHERE singleton = 1").fetch_optional(&self.pool).await?;
+        row.map(|r| {
+            Ok(StoreBinding { id: r.try_get(0)?, store_url: r.try_get(1)?, bound_at: r.try_get(2)?, marked: r.try_get::<i64, _>(3)? != 0 })
+        })
+        .transpose()
     }
 
-    /// Record the binding unless one exists; returns the id that holds.
-    pub async fn bind_store(&self, id: &str, store_url: &str, now: i64) -> Result<String> {
+    /// Record the binding unless one exists; returns the binding that holds.
+    pub async fn bind_store(&self, id: &str, store_url: &str, now: i64) -> Result<StoreBinding> {
         sqlx::query(
             "INSERT INTO store_binding (singleton, id, store_url, bound_at) VALUES (1, $1, $2, $3) ON CONFLICT (singleton) DO NOTHING",
         )
@@ -31,11 +39,19 @@ impl Catalog {
         .bind(now)
         .execute(&self.pool)
         .await?;
-        Ok(self.store_binding().await?.map(|b| b.id).unwrap_or_else(|| id.to_string()))
+        self.store_binding().await?.ok_or_else(|| LayerdError::Invalid("the store binding vanished while it was made; retry".into()))
     }
 
-    /// No database has ever been created here.
-    pub async fn is_empty(&self) -> Result<bool> {
-        Ok(sqlx::query("SELECT 1 FROM databases LIMIT 1").fetch_optional(&self.pool).await?.is_none())
+    /// The store's marker for binding `id` is written.
+    pub async fn mark_store_bound(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE store_binding SET marked = 1 WHERE singleton = 1 AND id = $1").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Undo a binding this process just made (to a store that turned out to
+    /// belong elsewhere).
+    pub async fn unbind_store(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM store_binding WHERE singleton = 1 AND id = $1").bind(id).execute(&self.pool).await?;
+        Ok(())
     }
 }

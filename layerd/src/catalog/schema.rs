@@ -77,7 +77,8 @@ pub const MIGRATIONS: &[&[&str]] = &[&[
         singleton BIGINT PRIMARY KEY,
         id TEXT NOT NULL,
         store_url TEXT NOT NULL,
-        bound_at BIGINT NOT NULL)",
+        bound_at BIGINT NOT NULL,
+        marked BIGINT NOT NULL DEFAULT 0)",
 ]];
 
 /// Layers that no snapshot uses, directly or as a pack of a used layer.
