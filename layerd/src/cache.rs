@@ -11,20 +11,41 @@ use lru::LruCache;
 
 use crate::page::PageHash;
 
+/// Lookups a cache answered and did not (for hit-rate metrics).
+#[derive(Default)]
+pub struct Lookups {
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl Lookups {
+    fn count<T>(&self, found: Option<T>) -> Option<T> {
+        let n = if found.is_some() { &self.hits } else { &self.misses };
+        n.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// (hits, misses) so far.
+    pub fn totals(&self) -> (u64, u64) {
+        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
+    }
+}
+
 /// In-memory LRU of page bytes keyed by hash, bounded by total bytes.
 pub struct PageCache {
     inner: Mutex<(LruCache<PageHash, Bytes>, usize)>,
     max_bytes: usize,
+    pub lookups: Lookups,
 }
 
 impl PageCache {
     pub fn new(max_bytes: usize) -> Self {
-        PageCache { inner: Mutex::new((LruCache::unbounded(), 0)), max_bytes }
+        PageCache { inner: Mutex::new((LruCache::unbounded(), 0)), max_bytes, lookups: Lookups::default() }
     }
 
     pub fn get(&self, hash: &PageHash) -> Option<Bytes> {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.0.get(hash).cloned()
+        self.lookups.count(g.0.get(hash).cloned())
     }
 
     pub fn insert(&self, hash: PageHash, bytes: Bytes) {
@@ -59,15 +80,16 @@ impl PageCache {
 /// A small LRU keyed by anything hashable, bounded by entry count.
 pub struct CountLru<K: std::hash::Hash + Eq, V: Clone> {
     inner: Mutex<LruCache<K, V>>,
+    pub lookups: Lookups,
 }
 
 impl<K: std::hash::Hash + Eq, V: Clone> CountLru<K, V> {
     pub fn new(entries: usize) -> Self {
         let n = NonZeroUsize::new(entries.max(1)).expect("non-zero");
-        CountLru { inner: Mutex::new(LruCache::new(n)) }
+        CountLru { inner: Mutex::new(LruCache::new(n)), lookups: Lookups::default() }
     }
     pub fn get(&self, k: &K) -> Option<V> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).get(k).cloned()
+        self.lookups.count(self.inner.lock().unwrap_or_else(|p| p.into_inner()).get(k).cloned())
     }
     pub fn clear(&self) {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).clear();
@@ -83,13 +105,14 @@ pub struct DiskCache {
     dir: PathBuf,
     max_bytes: u64,
     used: AtomicU64,
+    pub lookups: Lookups,
 }
 
 impl DiskCache {
     pub fn open(dir: PathBuf, max_bytes: u64) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
         let used = dir_size(&dir);
-        Ok(DiskCache { dir, max_bytes, used: AtomicU64::new(used) })
+        Ok(DiskCache { dir, max_bytes, used: AtomicU64::new(used), lookups: Lookups::default() })
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -97,7 +120,7 @@ impl DiskCache {
     }
 
     pub fn get(&self, name: &str) -> Option<Bytes> {
-        std::fs::read(self.path(name)).ok().map(Bytes::from)
+        self.lookups.count(std::fs::read(self.path(name)).ok().map(Bytes::from))
     }
 
     /// Best effort: a failed cache write only costs a later refetch.

@@ -140,6 +140,22 @@ impl LayerStore {
         Ok(())
     }
 
+    /// Hits and misses of each cache so far: `(cache, hits, misses)` for the
+    /// page cache in memory, the layer-index cache in memory and (remote
+    /// stores) the disk cache of pages and indexes.
+    pub fn cache_lookups(&self) -> Vec<(&'static str, u64, u64)> {
+        let mut out = Vec::with_capacity(3);
+        let (h, m) = self.pages.lookups.totals();
+        out.push(("pages", h, m));
+        let (h, m) = self.indexes.lookups.totals();
+        out.push(("layer_indexes", h, m));
+        if let Some(d) = &self.disk {
+            let (h, m) = d.lookups.totals();
+            out.push(("disk", h, m));
+        }
+        out
+    }
+
     /// Every layer object in the store.
     pub async fn list_layers(&self) -> Result<Vec<ListedLayer>> {
         let dir = paths::layers_dir(&self.prefix);
