@@ -18,8 +18,9 @@ from test_write_path import shared_storage
 
 
 class Cluster:
-    def __init__(self, tmp_path, extension_path, workers=2):
+    def __init__(self, tmp_path, extension_path, workers=2, gateway_args=()):
         self.shared = shared_storage()
+        self.gateway_args = list(gateway_args)
         self.db = "analytics"
         self.extension_path = extension_path
         self.workers = []
@@ -39,7 +40,7 @@ class Cluster:
         for w in self.workers:
             w.wait_healthy()
         (tmp_path / "gw").mkdir()
-        self.gateway = Serve(OpenDuck(tmp_path / "gw" / "data"), tmp_path / "gw", "--metadata", self.shared[1], cmd="gateway").wait_healthy()
+        self.gateway = Serve(OpenDuck(tmp_path / "gw" / "data"), tmp_path / "gw", "--metadata", self.shared[1], *self.gateway_args, cmd="gateway").wait_healthy()
         self.wait_workers(workers)
 
     def health(self):
@@ -153,6 +154,19 @@ def test_gateway_routes_writes_reads_fetches_and_time_travel(cluster):
     worker_metrics = writer.get("/metrics")
     assert 'openduck_worker_requests_total{rpc="Execute",code="Ok"}' in worker_metrics
     wait_for(lambda: f'openduck_worker_seal_lag_seconds{{db="{cluster.db}"}}' in writer.get("/metrics"), timeout=10, what="the seal lag gauge")
+    # Cache hit rates: the workers read layers from S3 through their caches.
+    def cache_lookups():
+        total = {}
+        for w in cluster.workers:
+            for line in w.get("/metrics").splitlines():
+                if line.startswith("openduck_worker_cache_lookups_total{"):
+                    labels, value = line.rsplit(" ", 1)
+                    total[labels] = total.get(labels, 0) + float(value)
+        return total
+    wait_for(lambda: sum(cache_lookups().values()) > 0, timeout=10, what="cache lookups on the workers' /metrics")
+    lookups = cache_lookups()
+    for cache in ["pages", "layer_indexes", "disk"]:
+        assert any(f'cache="{cache}"' in k for k in lookups), lookups
 
     # The gateway restarts (same address): attached clients carry on after at most a retry.
     cluster.gateway.stop()
@@ -170,6 +184,36 @@ def test_gateway_refuses_bad_tokens_and_unknown_handles(cluster):
     assert "42" in out
     bad = cluster.gateway.sql("no_such_db", "SELECT 1", check=False)
     assert bad.returncode != 0 and "no_such_db" in bad.stderr, bad.stderr
+
+
+READER = "reader-token-0123456789abcdef"
+ELSEWHERE = "elsewhere-token-0123456789abcdef"
+
+
+def test_gateway_enforces_scoped_tokens(tmp_path, extension_path):
+    """--tokens-file on the gateway: a read-only token reads through any
+    worker and its writes are refused by the writer (the gateway marks its
+    statements read-only); a token for another database gets nothing."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"# who may do what\n{READER} read analytics\n{ELSEWHERE} write elsewhere\n")
+    c = Cluster(tmp_path, extension_path, gateway_args=["--tokens-file", str(tokens)])
+    try:
+        admin = c.client()
+        admin.execute("CREATE TABLE cloud.t AS SELECT range AS x FROM range(5)")
+        reader = c.client(token=READER)
+        assert rows(reader, "SELECT count(*) FROM cloud.t") == [(5,)]
+        for sql in ["INSERT INTO cloud.t VALUES (99)", "DELETE FROM cloud.t", "CREATE TABLE cloud.u (a INT)"]:
+            with pytest.raises(duckdb.Error, match="read-only"):
+                reader.execute(sql)
+        reader.execute("BEGIN")
+        with pytest.raises(duckdb.Error, match="read-only"):
+            reader.execute("UPDATE cloud.t SET x = 0")
+        reader.execute("ROLLBACK")
+        with pytest.raises(duckdb.Error, match="may not use database 'analytics'"):
+            c.client(token=ELSEWHERE)
+        assert rows(admin, "SELECT count(*), sum(x)::BIGINT FROM cloud.t") == [(5, 10)]
+    finally:
+        c.stop()
 
 
 def test_gateway_survives_worker_deaths(tmp_path, extension_path):

@@ -28,6 +28,22 @@ def test_refuses_to_start_without_a_token(od, tmp_path):
     Serve(od, tmp_path, "--insecure-no-token", token=None).wait_healthy().stop()
 
 
+def test_a_bad_tokens_file_stops_startup_naming_the_line(od, tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text("# ok so far\nreader-token-0123456789 admin mydb\n")
+    p = od.run("serve", "--tokens-file", str(tokens), "--listen", "127.0.0.1:0", check=False)
+    assert p.returncode != 0 and f"{tokens}:2: access must be `read` or `write`" in p.stderr, p.stderr
+    # A tokens file alone is enough to start (no --token needed).
+    tokens.write_text("reader-token-0123456789 read mydb\n")
+    s = Serve(od, tmp_path, "--db", "mydb", "--tokens-file", str(tokens), token=None).wait_healthy()
+    try:
+        assert "42" in s.sql("mydb", "SELECT 42 AS answer", token="reader-token-0123456789").stdout
+        denied = s.sql("mydb", "CREATE TABLE t (a INT)", token="reader-token-0123456789", check=False)
+        assert denied.returncode != 0 and "read-only" in denied.stderr, denied.stderr
+    finally:
+        s.stop()
+
+
 def test_create_insert_read_time_travel_and_cli_alongside(serve, od):
     out = serve.sql("mydb", "CREATE TABLE t AS SELECT range AS i FROM range(100)").stdout
     assert "100 rows affected" in out

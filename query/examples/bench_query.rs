@@ -33,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         od,
         LocalServerConfig {
             listen: "127.0.0.1:0".parse()?,
-            access: query::service::Access { token: Some(TOKEN.into()), tls: None },
+            access: query::service::Access { tokens: Some(query::auth::Tokens::single(TOKEN.into())), tls: None },
             mountpoint: work.join("mnt"),
             fuse_threads: 4,
             hydrate_bytes: 8 << 30,

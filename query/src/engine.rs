@@ -59,6 +59,9 @@ pub struct Request {
     pub session_start: bool,
     /// The client's statement timeout (it can only lower the server's).
     pub timeout: Option<Duration>,
+    /// The caller's token is read-only: statements that may change the
+    /// database are refused (`PERMISSION_DENIED`).
+    pub read_only: bool,
 }
 
 /// An executed statement: its result inline, or behind a handle.
@@ -140,6 +143,11 @@ impl Engine {
     /// Statements running now (the load a worker reports to gateways).
     pub fn in_flight(&self) -> usize {
         self.in_flight.count()
+    }
+
+    /// Hits and misses of the storage caches so far (see `LayerStore::cache_lookups`).
+    pub fn cache_lookups(&self) -> Vec<(&'static str, u64, u64)> {
+        self.storage.layerd().store().cache_lookups()
     }
 
     /// The databases this engine is the writer of now, with their seal lag
@@ -258,6 +266,7 @@ impl Engine {
 
     /// Run one statement.
     pub async fn execute(&self, req: Request) -> QueryResult<Executed> {
+        crate::shape::check(&req.sql, self.limits.max_set_operations)?;
         if req.snapshot.is_some() && !req.session.is_empty() {
             return Err(QueryError::Invalid("a transaction (session_id) reads the latest state: it cannot also name a snapshot".into()));
         }
@@ -279,8 +288,9 @@ impl Engine {
         // Classified and run in one go on one pooled connection: writes only
         // while this server surely holds the lease; transaction control and
         // CHECKPOINT are answered here instead.
-        let (storage, db) = (self.storage.clone(), req.db.clone());
+        let (storage, db, read_only) = (self.storage.clone(), req.db.clone(), req.read_only);
         let gate = move |kind: Kind| -> QueryResult<bool> {
+            refuse_if_read_only(read_only, kind)?;
             if kind.is_write() && !storage.lease_valid(&db) {
                 return Err(QueryError::LeaseUncertain(db.clone()));
             }
@@ -333,7 +343,11 @@ impl Engine {
         }
         let reader = self.reader(&req.db, id).await?;
         let timeout = self.timeout(&req);
-        let gate = |kind: Kind| -> QueryResult<bool> { Ok(!kind.is_write()) };
+        let read_only = req.read_only;
+        let gate = move |kind: Kind| -> QueryResult<bool> {
+            refuse_if_read_only(read_only, kind)?;
+            Ok(!kind.is_write())
+        };
         let produced = match run_pooled(reader, req.sql, None, self.admit(timeout).await?, gate).await? {
             Pooled::Ran(_, produced) => produced,
             Pooled::Deferred(_) => return Err(if req.snapshot.is_some() { QueryError::WriteToSnapshot(id) } else { self.not_writer(&req.db).await }),
@@ -352,6 +366,7 @@ impl Engine {
             let (s, sql, ingest) = (writer.session(&req.session)?, req.sql.clone(), req.ingest.clone());
             blocking(move || lock(&s.conn).kind(&sql, ingest.as_ref())?.check_allowed()).await?
         };
+        refuse_if_read_only(req.read_only, kind)?;
         match kind {
             Kind::Commit | Kind::Rollback => {
                 writer.end_session(&req.session, &req.sql, kind == Kind::Commit).await?;
@@ -474,6 +489,19 @@ enum Pooled {
 /// pooled connection of `db` in one blocking task (its plan is made once
 /// and serves both); the connection goes back to the pool if the statement
 /// left it clean. What the sandbox refuses is refused before anything runs.
+/// A read-only token may run reads and transaction control, nothing else.
+fn refuse_if_read_only(read_only: bool, kind: Kind) -> QueryResult<()> {
+    if !read_only || !kind.is_write() {
+        return Ok(());
+    }
+    Err(QueryError::ReadOnlyToken(match kind {
+        Kind::Dml => "INSERT/UPDATE/DELETE",
+        Kind::Ddl => "CREATE/ALTER/DROP",
+        Kind::Checkpoint => "CHECKPOINT",
+        _ => "these",
+    }))
+}
+
 async fn run_pooled(
     db: Arc<WorkerDb>,
     sql: String,

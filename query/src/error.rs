@@ -14,6 +14,8 @@ pub enum QueryError {
     UnknownHandle(String),
     #[error("snapshot {0} is read-only: writes go to the latest state (attach without ?snapshot=)")]
     WriteToSnapshot(i64),
+    #[error("this token is read-only: {0} statements need a token with write access")]
+    ReadOnlyToken(&'static str),
     #[error("invalid request: {0}")]
     Invalid(String),
     #[error("refused by the server's sandbox: {0}")]
@@ -24,6 +26,8 @@ pub enum QueryError {
     OutOfMemory(String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("statement too complex: {0}")]
+    TooComplex(String),
     #[error("{0} (the transaction was rolled back: run it again)")]
     Conflict(String),
     #[error("the transaction of session '{0}' no longer exists: it was rolled back (idle too long, or the server restarted); run the transaction again")]
@@ -76,8 +80,8 @@ impl QueryError {
         match self {
             QueryError::UnknownDatabase(_) | QueryError::UnknownSnapshot { .. } | QueryError::UnknownHandle(_) => Status::not_found(m),
             QueryError::EmptyDatabase(_) | QueryError::WriteToSnapshot(_) => Status::failed_precondition(m),
-            QueryError::Invalid(_) | QueryError::Sql(_) => Status::invalid_argument(m),
-            QueryError::Sandbox(_) => Status::permission_denied(m),
+            QueryError::Invalid(_) | QueryError::Sql(_) | QueryError::TooComplex(_) => Status::invalid_argument(m),
+            QueryError::Sandbox(_) | QueryError::ReadOnlyToken(_) => Status::permission_denied(m),
             QueryError::OutOfMemory(_) | QueryError::TooLarge(_) | QueryError::Overloaded(_) => Status::resource_exhausted(m),
             QueryError::Conflict(_) | QueryError::SessionGone(_) => Status::aborted(m),
             QueryError::NotWriter { .. } | QueryError::SealFailed(_) | QueryError::LeaseUncertain(_) | QueryError::Busy(_) => Status::unavailable(m),

@@ -19,6 +19,7 @@ pub mod registration;
 pub mod results;
 pub mod sandbox;
 pub mod service;
+pub mod shape;
 pub mod snapshots_fn;
 pub mod statement;
 pub mod storage;

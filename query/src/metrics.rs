@@ -35,6 +35,12 @@ struct Db {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLookup {
+    cache: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Route {
     worker: String,
     outcome: &'static str,
@@ -54,6 +60,7 @@ pub struct Metrics {
     in_flight: Gauge,
     routed: Family<Route, Counter>,
     seal_lag: Family<Db, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    cache_lookups: Family<CacheLookup, Counter>,
 }
 
 impl Metrics {
@@ -78,7 +85,13 @@ impl Metrics {
             "Per database this worker writes: age of its oldest commit not yet in a sealed snapshot (0: all sealed)",
             seal_lag.clone(),
         );
-        Arc::new(Metrics { registry, requests, latency, bytes_in, bytes_out, in_flight, routed, seal_lag })
+        let cache_lookups = Family::<CacheLookup, Counter>::default();
+        registry.register(
+            "cache_lookups",
+            "Lookups in the storage caches (pages and layer indexes in memory, the disk cache of a remote store), by outcome (hit, miss)",
+            cache_lookups.clone(),
+        );
+        Arc::new(Metrics { registry, requests, latency, bytes_in, bytes_out, in_flight, routed, seal_lag, cache_lookups })
     }
 
     /// One RPC starts; the returned guard counts it as in flight until dropped.
@@ -106,6 +119,16 @@ impl Metrics {
 
     pub fn set_seal_lag(&self, db: &str, lag: Option<Duration>) {
         self.seal_lag.get_or_create(&Db { db: db.to_string() }).set(lag.map_or(0.0, |l| l.as_secs_f64()));
+    }
+
+    /// Bring the cache counters up to the totals `(cache, hits, misses)`.
+    pub fn set_cache_lookups(&self, totals: &[(&'static str, u64, u64)]) {
+        for &(cache, hits, misses) in totals {
+            for (outcome, total) in [("hit", hits), ("miss", misses)] {
+                let c = self.cache_lookups.get_or_create(&CacheLookup { cache, outcome });
+                c.inc_by(total.saturating_sub(c.get()));
+            }
+        }
     }
 
     /// The Prometheus text exposition.

@@ -41,6 +41,9 @@ pub struct WorkerLimits {
     pub max_statements: usize,
     /// How long a statement waits for one of those slots before it is refused.
     pub admission_wait: std::time::Duration,
+    /// Set operations (UNION, INTERSECT, EXCEPT) allowed in one statement:
+    /// planning them takes quadratic time and cannot be interrupted.
+    pub max_set_operations: usize,
 }
 
 impl WorkerLimits {
@@ -53,6 +56,7 @@ impl WorkerLimits {
             statement_timeout: std::time::Duration::from_secs(15 * 60),
             max_statements: 32,
             admission_wait: std::time::Duration::from_secs(30),
+            max_set_operations: crate::shape::DEFAULT_MAX_SET_OPERATIONS,
         }
     }
 }

@@ -7,7 +7,7 @@ use futures::FutureExt;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::auth::Auth;
+use crate::auth::{Auth, Tokens};
 use crate::engine::Engine;
 use crate::error::QueryError;
 use crate::ingest::Ingest;
@@ -57,8 +57,10 @@ impl Execution for ExecutionService {
 
 impl ExecutionService {
     async fn run_execute(&self, request: Request<Streaming<ExecuteRequest>>) -> Result<Response<ExecuteResponse>, Status> {
+        let grant = crate::auth::Grant::of(&request)?;
         let mut stream = request.into_inner();
         let first = stream.message().await?.ok_or_else(|| Status::invalid_argument("empty Execute stream: send the statement first"))?;
+        grant.check_database(&first.database)?;
         let ingest = if first.ingest_table.is_empty() {
             if !first.arrow_ipc.is_empty() {
                 return Err(Status::invalid_argument("Arrow data sent without ingest_table"));
@@ -70,6 +72,7 @@ impl ExecutionService {
             }
             None
         } else {
+            grant.check_upload()?;
             // Spooled to disk as it arrives: bounded memory for any upload size.
             let mut spool = self.engine.new_spool().map_err(|e| e.status())?;
             spool.append(&first.arrow_ipc).await.map_err(|e| e.status())?;
@@ -92,6 +95,7 @@ impl ExecutionService {
             session: first.session_id,
             session_start: first.session_start,
             timeout: (first.timeout_ms > 0).then(|| std::time::Duration::from_millis(first.timeout_ms.into())),
+            read_only: !grant.write,
         };
         let db = req.db.clone();
         tracing::trace!(db, sql = %req.sql, ingest = req.ingest.is_some(), session = %req.session, "execute");
@@ -154,6 +158,7 @@ async fn update_gauges(engine: std::sync::Weak<Engine>, metrics: Arc<Metrics>) {
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         let Some(engine) = engine.upgrade() else { return };
+        metrics.set_cache_lookups(&engine.cache_lookups());
         let now: std::collections::HashSet<String> = engine.writing().await.into_iter().map(|(db, lag)| {
             metrics.set_seal_lag(&db, lag);
             db
@@ -172,11 +177,12 @@ pub struct Tls {
     pub key_pem: Vec<u8>,
 }
 
-/// Who may call a server and how: the token clients must send, and TLS
-/// (rustls) when the server has a certificate.
+/// Who may call a server and how: the tokens clients may send (each with
+/// its rights; `None`: an open server), and TLS (rustls) when the server has
+/// a certificate.
 #[derive(Clone, Default)]
 pub struct Access {
-    pub token: Option<String>,
+    pub tokens: Option<Tokens>,
     pub tls: Option<Tls>,
 }
 
@@ -191,7 +197,7 @@ pub async fn serve_with<S: Execution>(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), QueryError> {
     let stopped = shutdown.shared();
-    let auth = Auth::new(access.token);
+    let auth = Auth::new(access.tokens);
     let server = server.max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20);
     let svc = tonic::service::interceptor::InterceptedService::new(server, move |req| auth.check(req));
     let mut routes = tonic::service::Routes::new(svc);

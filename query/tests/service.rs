@@ -145,6 +145,15 @@ async fn wrong_tokens_unknown_names_and_hostile_sql_are_refused() {
         Err(ClientError::InvalidArgument(m)) => assert!(m.contains("exactly one SQL statement"), "{m}"),
         other => panic!("{other:?}"),
     }
+    // A statement DuckDB would plan for hours (uninterruptibly) is refused
+    // before planning, on any path: latest state and snapshots.
+    let huge = vec!["SELECT 1"; 20_000].join(" UNION ALL ");
+    for snapshot in [None, Some(1)] {
+        match c.execute("mydb", &huge, snapshot).await {
+            Err(ClientError::InvalidArgument(m)) => assert!(m.contains("too complex") && m.contains("19999 UNION"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
     // The server is still up and unchanged.
     let (_, b) = c.query("mydb", "SELECT x::BIGINT FROM t", None).await.unwrap();
     assert_eq!(ints(&b, 0), [1]);

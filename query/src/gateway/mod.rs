@@ -60,8 +60,13 @@ impl Gateway {
     }
 
     async fn forward_execute(&self, request: Request<Streaming<ExecuteRequest>>) -> Result<Response<ExecuteResponse>, Status> {
+        let grant = crate::auth::Grant::of(&request)?;
         let mut incoming = request.into_inner();
         let first = incoming.message().await?.ok_or_else(|| Status::invalid_argument("empty Execute stream: send the statement first"))?;
+        grant.check_database(&first.database)?;
+        if !first.ingest_table.is_empty() {
+            grant.check_upload()?;
+        }
         let worker = match first.snapshot_id {
             Some(id) if first.session_id.is_empty() => self.registry.reader_for(&first.database, id)?,
             _ => self.registry.writer_for(&first.database)?,
@@ -95,8 +100,14 @@ impl Gateway {
             }
         });
         let mut client = worker.client.clone();
+        // A read-only client's statements reach the worker marked so: the
+        // worker, which classifies statements, refuses its writes.
+        let mut upstream = Request::new(ReceiverStream::new(rx));
+        if !grant.write {
+            upstream.metadata_mut().insert(crate::auth::ACCESS_HEADER, tonic::metadata::MetadataValue::from_static("read"));
+        }
         let answer = tokio::select! {
-            answer = client.execute(ReceiverStream::new(rx)) => answer,
+            answer = client.execute(upstream) => answer,
             Ok((status, _kept_open)) = broken_rx => {
                 pump.abort();
                 return Err(Status::cancelled(format!("the client's upload broke off ({}): the statement was not run", status.message())));

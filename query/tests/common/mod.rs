@@ -37,12 +37,29 @@ pub async fn server_with(policy: CheckpointPolicy, tune: impl FnOnce(&mut Layerd
     start(policy, tune, |_| {}).await
 }
 
+/// A server that accepts [`TOKEN`] (every right) and the tokens of `file`
+/// (the `--tokens-file` format).
+pub async fn server_with_tokens(file: &str) -> Server {
+    start_with(manual_checkpoints(), |_| {}, |_| {}, file).await
+}
+
 /// A server with its worker limits tuned.
 pub async fn server_limited(tune: impl FnOnce(&mut WorkerLimits)) -> Server {
     start(manual_checkpoints(), |_| {}, tune).await
 }
 
 async fn start(policy: CheckpointPolicy, tune: impl FnOnce(&mut LayerdConfig), tune_limits: impl FnOnce(&mut WorkerLimits)) -> Server {
+    start_with(policy, tune, tune_limits, "").await
+}
+
+async fn start_with(
+    policy: CheckpointPolicy,
+    tune: impl FnOnce(&mut LayerdConfig),
+    tune_limits: impl FnOnce(&mut WorkerLimits),
+    tokens_file: &str,
+) -> Server {
+    let mut tokens = query::auth::Tokens::single(TOKEN.into());
+    tokens.add_file(tokens_file, "tokens").unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("meta")).unwrap();
     let mut cfg = LayerdConfig::new(dir.path().join("data"));
@@ -55,7 +72,7 @@ async fn start(policy: CheckpointPolicy, tune: impl FnOnce(&mut LayerdConfig), t
     tune_limits(&mut limits);
     let cfg = LocalServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        access: query::service::Access { token: Some(TOKEN.into()), tls: None },
+        access: query::service::Access { tokens: Some(tokens), tls: None },
         mountpoint: dir.path().join("mnt"),
         fuse_threads: 4,
         hydrate_bytes: 1 << 30,

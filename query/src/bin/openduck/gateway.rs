@@ -15,7 +15,7 @@ use crate::storage::StorageOpts;
 pub struct GatewayArgs {
     #[command(flatten)]
     pub net: crate::serve::ListenArgs,
-    /// The token the workers expect [default: the client token].
+    /// The token the workers expect [default: --token].
     #[arg(long, env = "OPENDUCK_WORKER_TOKEN", hide_env_values = true)]
     pub worker_token: Option<String>,
 }
@@ -27,7 +27,7 @@ async fn catalog(opts: &StorageOpts) -> Result<Catalog> {
 
 pub async fn run(opts: &StorageOpts, args: GatewayArgs) -> Result<()> {
     let access = args.net.access()?;
-    let worker_token = args.worker_token.filter(|t| !t.is_empty()).or_else(|| access.token.clone());
+    let worker_token = args.worker_token.filter(|t| !t.is_empty()).or_else(|| args.net.token.clone().filter(|t| !t.is_empty()));
     let registry = Registry::start(catalog(opts).await?, worker_token).await;
     let listen = args.net.listen;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;

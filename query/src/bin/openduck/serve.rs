@@ -26,6 +26,11 @@ pub struct ListenArgs {
     /// Clients must send this token (`authorization: Bearer <token>`).
     #[arg(long, env = "OPENDUCK_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// More tokens, each with its rights: one per line,
+    /// `<token> <read|write> <db>[,<db>...]|*` (`#` comments). `--token`, if
+    /// given too, stays a token with every right.
+    #[arg(long, env = "OPENDUCK_TOKENS_FILE")]
+    pub tokens_file: Option<PathBuf>,
     /// Run without a token (only allowed when listening on loopback).
     #[arg(long)]
     pub insecure_no_token: bool,
@@ -34,13 +39,23 @@ pub struct ListenArgs {
 }
 
 impl ListenArgs {
-    /// The token clients must send (checked against `--insecure-no-token`) and TLS.
+    /// The tokens clients may send (checked against `--insecure-no-token`) and TLS.
     pub fn access(&self) -> Result<query::service::Access> {
-        let token = self.token.clone().filter(|t| !t.is_empty());
-        match (&token, self.insecure_no_token) {
-            (None, false) => bail!("refusing to start without a token: pass --token or set OPENDUCK_TOKEN (or --insecure-no-token on a loopback address)"),
-            (None, true) if !self.listen.ip().is_loopback() => bail!("--insecure-no-token is only allowed on a loopback address, not {}", self.listen),
-            _ => Ok(query::service::Access { token, tls: self.tls.load()? }),
+        let mut tokens = match self.token.clone().filter(|t| !t.is_empty()) {
+            Some(t) => query::auth::Tokens::single(t),
+            None => query::auth::Tokens::default(),
+        };
+        if let Some(path) = &self.tokens_file {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading --tokens-file {}", path.display()))?;
+            tokens.add_file(&text, &path.display().to_string()).map_err(|e| anyhow::anyhow!("--tokens-file {e}"))?;
+        }
+        match (tokens.is_empty(), self.insecure_no_token) {
+            (true, false) => bail!(
+                "refusing to start without a token: pass --token or set OPENDUCK_TOKEN, or --tokens-file (or --insecure-no-token on a loopback address)"
+            ),
+            (true, true) if !self.listen.ip().is_loopback() => bail!("--insecure-no-token is only allowed on a loopback address, not {}", self.listen),
+            (true, true) => Ok(query::service::Access { tokens: None, tls: self.tls.load()? }),
+            (false, _) => Ok(query::service::Access { tokens: Some(tokens), tls: self.tls.load()? }),
         }
     }
 }
@@ -80,6 +95,10 @@ pub struct ServeArgs {
     /// How long a statement waits for a slot before it is refused (RESOURCE_EXHAUSTED).
     #[arg(long, default_value = "30s", value_parser = positive_duration)]
     pub admission_wait: Duration,
+    /// Refuse statements with more UNION/INTERSECT/EXCEPT than this (their
+    /// planning time grows quadratically and cannot be interrupted).
+    #[arg(long, default_value_t = query::shape::DEFAULT_MAX_SET_OPERATIONS)]
+    pub max_set_operations: usize,
     /// Roll back a transaction whose client sent nothing for this long.
     #[arg(long, default_value = "60s", value_parser = positive_duration)]
     pub transaction_timeout: Duration,
@@ -164,6 +183,7 @@ async fn serve(opts: &StorageOpts, args: ServeArgs, advertise: Option<String>) -
             statement_timeout: args.statement_timeout,
             max_statements: args.max_statements,
             admission_wait: args.admission_wait,
+            max_set_operations: args.max_set_operations,
             ..WorkerLimits::new(od.data_dir().join("tmp").join("query"))
         },
         policy: CheckpointPolicy {
