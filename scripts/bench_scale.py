@@ -18,8 +18,6 @@ import glob
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +29,8 @@ import uuid
 from pathlib import Path
 
 import duckdb
+
+from benchlib import OpenDuckProcess
 
 BIN = os.environ["OPENDUCK_BIN"]
 EXT = os.environ["OPENDUCK_EXTENSION_PATH"]
@@ -49,12 +49,6 @@ MIX = [
 ]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def fresh_postgres_database():
     url = urllib.parse.urlparse(os.environ["OPENDUCK_TEST_POSTGRES_URL"])
     name = f"scale_{uuid.uuid4().hex[:8]}"
@@ -63,28 +57,11 @@ def fresh_postgres_database():
     return url._replace(path=f"/{name}").geturl()
 
 
-class Proc:
+class Proc(OpenDuckProcess):
     def __init__(self, name, *args, core=None):
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
         data = WORK / name
         data.mkdir(parents=True, exist_ok=True)
-        self.log = open(data / "log", "w")
-        env = dict(os.environ, OPENDUCK_TOKEN=TOKEN)
-        pin = ["taskset", "-c", str(core)] if core is not None else []
-        self.proc = subprocess.Popen([*pin, BIN, "--data-dir", str(data / "data"), *args, "--listen", f"127.0.0.1:{self.port}"],
-                                     env=env, stdout=self.log, stderr=self.log)
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{self.endpoint}/health", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit(f"{name} did not start; see {data / 'log'}")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=120)
+        super().__init__(BIN, data / "data", list(args), data / "log", env=dict(os.environ, OPENDUCK_TOKEN=TOKEN), core=core)
 
 
 def connect(endpoint, snapshot=None):

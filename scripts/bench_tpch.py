@@ -15,15 +15,14 @@ import math
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import duckdb
+
+from benchlib import OpenDuckProcess
 
 BIN = os.environ["OPENDUCK_BIN"]
 EXT = os.environ["OPENDUCK_EXTENSION_PATH"]
@@ -61,35 +60,15 @@ def native_file():
     return db
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
+class Server(OpenDuckProcess):
     """`openduck serve` on a fresh data dir holding the file imported as database `tpch`."""
 
     def __init__(self, native):
         self.data = WORK / "od"
         shutil.rmtree(self.data, ignore_errors=True)
         subprocess.run([BIN, "--data-dir", str(self.data), "import", "tpch", str(native)], check=True, capture_output=True)
-        self.port = free_port()
-        self.log = open(WORK / "serve.log", "w")
         env = dict(os.environ, OPENDUCK_TOKEN=TOKEN, OPENDUCK_LOG="warn")
-        self.proc = subprocess.Popen([BIN, "--data-dir", str(self.data), "serve", "--listen", f"127.0.0.1:{self.port}", *os.environ.get("SERVE_ARGS", "").split()],
-                                     env=env, stdout=self.log, stderr=self.log)
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit(f"openduck serve did not start; see {WORK / 'serve.log'}")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=120)
+        super().__init__(BIN, self.data, ["serve", *os.environ.get("SERVE_ARGS", "").split()], WORK / "serve.log", env=env)
 
 
 def normalized(rows):

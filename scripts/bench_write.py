@@ -11,16 +11,13 @@ Env: OPENDUCK_BIN, OPENDUCK_EXTENSION_PATH, BENCH_DIR, BENCH_COMMITS (2000),
 """
 import os
 import shutil
-import signal
-import socket
-import statistics
-import subprocess
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import duckdb
+
+from benchlib import OpenDuckProcess
 
 BIN = os.environ["OPENDUCK_BIN"]
 EXT = os.environ["OPENDUCK_EXTENSION_PATH"]
@@ -31,29 +28,11 @@ BULK_ROWS = int(os.environ.get("BENCH_BULK_ROWS", "5000000"))
 TOKEN = "bench"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
+class Server(OpenDuckProcess):
     def __init__(self):
-        self.port = free_port()
         self.data = WORK / "data"
         env = dict(os.environ, OPENDUCK_TOKEN=TOKEN, RUST_LOG="warn")
-        self.log = open(WORK / "serve.log", "w")
-        self.proc = subprocess.Popen(
-            [BIN, "--data-dir", str(self.data), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", "small", "--db", "big"],
-            env=env, stdout=self.log, stderr=self.log,
-        )
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit("openduck serve did not start; see " + str(WORK / "serve.log"))
+        super().__init__(BIN, self.data, ["serve", "--db", "small", "--db", "big"], WORK / "serve.log", env=env)
 
     def url(self, db):
         return f"openduck:{db}?endpoint=http://127.0.0.1:{self.port}&token={TOKEN}"
@@ -67,10 +46,6 @@ class Server:
 
     def stored_bytes(self):
         return sum(p.stat().st_size for p in (self.data / "objects").rglob("*") if p.is_file())
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=120)
 
 
 def client(server=None, db="small"):
