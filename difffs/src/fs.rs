@@ -243,7 +243,7 @@ impl DiffFs {
             return Ok(v.clone());
         }
         let info = self.snapshot_info(db, id)?;
-        let v = Arc::new(self.block_on(SnapshotView::open(self.od.store().clone(), info))?);
+        let v = Arc::new(self.block_on(self.od.view(info))?);
         let mut views = lock(&self.views);
         if let Some(raced) = views.get(&key) {
             return Ok(raced.clone());

@@ -8,6 +8,7 @@
 mod binding;
 mod claims;
 mod lease;
+mod pins;
 mod schema;
 mod workers;
 

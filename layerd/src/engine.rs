@@ -26,6 +26,8 @@ pub struct Layerd {
     store: Arc<LayerStore>,
     /// Who this data dir is, as a writer-lease owner (stable across restarts).
     owner: String,
+    /// The layers this process's open snapshot views read.
+    pins: Arc<crate::pins::ViewPins>,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -50,7 +52,9 @@ impl Layerd {
         })?;
         crate::binding::check_or_bind(&catalog, &store).await?;
         let owner = lease_owner(&data_dir)?;
-        Ok(Layerd { cfg, data_dir, catalog, store: Arc::new(store), owner })
+        let holder = format!("{owner}/{}", &blake3::hash(format!("{:?}-{}", std::time::SystemTime::now(), std::process::id()).as_bytes()).to_hex()[..8]);
+        let pins = crate::pins::ViewPins::start(catalog.clone(), holder);
+        Ok(Layerd { cfg, data_dir, catalog, store: Arc::new(store), owner, pins })
     }
 
     /// This data dir's name as a writer-lease owner.
@@ -97,7 +101,29 @@ impl Layerd {
 
     pub async fn open_snapshot(&self, db: &str, id: Option<i64>) -> Result<SnapshotView> {
         let info = self.snapshot_info(db, id).await?;
-        SnapshotView::open(self.store.clone(), info).await
+        self.view(info).await
+    }
+
+    /// Open a view of `info`, its layers pinned against gc while it lives
+    /// (see `pins.rs`). If the snapshot lost that stack before the pin was
+    /// visible (dropped, or compacted), the view opens on its current stack,
+    /// or the snapshot is reported gone.
+    pub async fn view(&self, mut info: SnapshotInfo) -> Result<SnapshotView> {
+        for _ in 0..3 {
+            let pin = self.pins.pin(&info.layers).await?;
+            let now = self.catalog.snapshot(&info.db, info.id).await?;
+            if now.layers == info.layers {
+                return Ok(SnapshotView::open(self.store.clone(), info).await?.pinned(pin));
+            }
+            info = now;
+        }
+        Err(LayerdError::Invalid(format!("snapshot {} of '{}' keeps changing its layers (compactions); retry", info.id, info.db)))
+    }
+
+    /// Refresh this process's pins now (they are refreshed every
+    /// [`crate::pins::PIN_REFRESH`] anyway).
+    pub async fn refresh_pins(&self) -> Result<()> {
+        self.pins.refresh().await
     }
 
     /// Open the writable head of `db`: one process per data dir (a file
@@ -109,8 +135,7 @@ impl Layerd {
     pub async fn open_head(&self, db: &str) -> Result<Head> {
         for _ in 0..3 {
             let latest = self.catalog.latest_snapshot(db).await?;
-            let store = self.store.clone();
-            let head = match Head::open(self.head_dir(db), db, latest.clone(), |info| SnapshotView::open(store, info)).await {
+            let head = match Head::open(self.head_dir(db), db, latest.clone(), |info| self.view(info)).await {
                 Ok(h) => h,
                 Err(LayerdError::Conflict { expected, found, .. }) => {
                     // Only the lease holder may set a stale head aside.
@@ -218,7 +243,7 @@ impl Layerd {
         if crash == Some(SealStep::AfterCommit) {
             return Err(LayerdError::SimulatedCrash("seal after commit"));
         }
-        let view = Arc::new(SnapshotView::open(self.store.clone(), info.clone()).await?);
+        let view = Arc::new(self.view(info.clone()).await?);
         head.rebase(cut, view).await?;
         if info.layers.len() > self.cfg.max_stack_depth {
             self.compact(&info.db, Some(info.id)).await?;
@@ -235,7 +260,7 @@ impl Layerd {
             return Ok(None);
         }
         tracing::info!(db = head.db(), snapshot = latest.id, "adopting a snapshot an earlier seal attempt committed");
-        let view = Arc::new(SnapshotView::open(self.store.clone(), latest.clone()).await?);
+        let view = Arc::new(self.view(latest.clone()).await?);
         head.rebase(cut, view).await?;
         Ok(Some(latest))
     }

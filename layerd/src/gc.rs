@@ -56,6 +56,7 @@ impl Layerd {
             self.store().delete_layer(&id).await?;
             self.catalog().drop_tombstone(&id).await?;
         }
+        self.catalog().reap_expired_pins().await?;
         report.layers_condemned = self.catalog().condemn_unreferenced(now).await?;
         for id in self.catalog().sweepable(now - opts.grace_ms).await? {
             if self.catalog().tombstone_condemned(&id, now - opts.grace_ms, self.owner()).await? {

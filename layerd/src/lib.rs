@@ -18,6 +18,7 @@ pub mod head;
 pub mod layer;
 pub mod page;
 pub mod paths;
+pub mod pins;
 pub mod seal;
 pub mod snapshot;
 pub mod store;

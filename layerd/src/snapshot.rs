@@ -18,6 +18,8 @@ pub struct SnapshotView {
     /// masked if a later snapshot grows the file again).
     pages: HashMap<PageNo, PageRef>,
     store: Arc<LayerStore>,
+    /// Keeps gc off the layers this view reads (views opened through `Layerd`).
+    _pin: Option<crate::pins::PinGuard>,
 }
 
 impl SnapshotView {
@@ -27,7 +29,13 @@ impl SnapshotView {
             let ix = store.index(id).await?;
             pages.extend(ix.pages.iter().map(|(p, r)| (*p, *r)));
         }
-        Ok(SnapshotView { info, pages, store })
+        Ok(SnapshotView { info, pages, store, _pin: None })
+    }
+
+    /// A view that holds `pin` for as long as it lives.
+    pub(crate) fn pinned(mut self, pin: crate::pins::PinGuard) -> Self {
+        self._pin = Some(pin);
+        self
     }
 
     pub fn size(&self) -> u64 {

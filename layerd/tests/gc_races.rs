@@ -76,6 +76,7 @@ async fn condemned_and_tombstoned(od: &Layerd, content: &[Vec<u8>]) -> layerd::l
         h.write(layerd::page::page_start(p as u64), bytes).await.unwrap();
     }
     od.seal(&h).await.unwrap().unwrap();
+    od.refresh_pins().await.unwrap(); // the head's view of snapshot 1 is gone
     od.gc(&GcOptions { keep_last: Some(1), ..Default::default() }).await.unwrap();
     let old = first.layers[0];
     assert!(od.catalog().tombstone_condemned(&old, i64::MAX, "a stalled gc").await.unwrap());

@@ -79,8 +79,18 @@ pub const MIGRATIONS: &[&[&str]] = &[&[
         store_url TEXT NOT NULL,
         bound_at BIGINT NOT NULL,
         marked BIGINT NOT NULL DEFAULT 0)",
+], &[
+    // Layers open snapshot views read, per holder process (see pins.rs).
+    "CREATE TABLE IF NOT EXISTS view_pins (
+        holder TEXT NOT NULL,
+        layer TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (holder, layer))",
 ]];
 
-/// Layers that no snapshot uses, directly or as a pack of a used layer.
+/// Layers that no snapshot uses and no open view pins, directly or as a pack
+/// of a used or pinned layer. (gc reaps expired pins before it uses this.)
 pub const UNREFERENCED: &str = "id NOT IN (SELECT layer FROM snapshot_layers)
-     AND id NOT IN (SELECT r.pack FROM layer_refs r JOIN snapshot_layers s ON s.layer = r.layer)";
+     AND id NOT IN (SELECT r.pack FROM layer_refs r JOIN snapshot_layers s ON s.layer = r.layer)
+     AND id NOT IN (SELECT layer FROM view_pins)
+     AND id NOT IN (SELECT r.pack FROM layer_refs r JOIN view_pins v ON v.layer = r.layer)";
