@@ -3,9 +3,11 @@
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,9 +18,10 @@ from conftest import wait_for
 
 
 class Mount:
-    def __init__(self, od, mountpoint: Path):
+    def __init__(self, od, mountpoint: Path, *extra):
         self.od = od
         self.path = mountpoint
+        self.extra = list(extra)
         self.proc = None
 
     def start(self):
@@ -26,7 +29,7 @@ class Mount:
         self.log_from = len(self.log.read_text()) if self.log.exists() else 0
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen(
-                [self.od.bin, "--data-dir", str(self.od.data_dir), "mount", str(self.path)],
+                [self.od.bin, "--data-dir", str(self.od.data_dir), "mount", str(self.path), *self.extra],
                 stderr=log,
                 env={**os.environ, "OPENDUCK_LOG": "info"},
             )
@@ -87,6 +90,37 @@ def count_or_none(path, tmp_path):
         return count(path, tmp_path)
     except (duckdb.CatalogException, duckdb.IOException):
         return None
+
+
+def test_other_users_get_in_only_with_allow_other_and_only_to_read(od, tmp_path):
+    # A mountpoint other users can reach (pytest's own tmp dirs are 0700).
+    base = Path(tempfile.mkdtemp(prefix="openduck-allow-other-", dir="/tmp"))
+    base.chmod(0o755)
+    od.run("db", "create", "mydb")
+    nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    try:
+        for allow in [False, True]:
+            m = Mount(od, base / "mnt", *(["--allow-other"] if allow else [])).start()
+            try:
+                head = m.path / "mydb" / "head.duckdb"
+                if not allow:
+                    con = connect(head, tmp_path)
+                    con.execute("CREATE TABLE t AS SELECT range AS v FROM range(10)")
+                    con.execute("CHECKPOINT")
+                    con.close()
+                    wait_for(lambda: len(m.snapshot_ids("mydb")) >= 1, what="a snapshot")
+                snap = m.path / "mydb" / "snapshots" / f"{m.snapshot_ids('mydb')[-1]}.duckdb"
+                read = subprocess.run([*nobody, "head", "-c", "16", str(snap)], capture_output=True)
+                write = subprocess.run([*nobody, "sh", "-c", f"echo x >> '{head}'"], capture_output=True)
+                assert write.returncode != 0, "another user wrote the head"
+                if allow:
+                    assert read.returncode == 0 and len(read.stdout) == 16, read.stderr
+                else:
+                    assert read.returncode != 0 and b"Permission denied" in read.stderr, read
+            finally:
+                m.stop()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_head_crud_checkpoints_become_snapshots_and_time_travel(mount, tmp_path):

@@ -27,6 +27,10 @@ pub struct MountArgs {
     pub mountpoint: PathBuf,
     #[command(flatten)]
     pub tuning: MountTuning,
+    /// Let other local users in (FUSE `allow_other`): they may read the
+    /// snapshots, never write a head. Off by default: only this user.
+    #[arg(long)]
+    pub allow_other: bool,
 }
 
 /// SIGINT and SIGTERM, as one stream of "stop" requests.
@@ -51,7 +55,8 @@ pub async fn run(opts: &StorageOpts, args: MountArgs) -> Result<()> {
     let opts = MountOptions { mountpoint: args.mountpoint.clone(), threads: args.tuning.fuse_threads };
     let data_dir = od.data_dir().to_path_buf();
     crate::guard::wait_for_previous(&data_dir)?;
-    let daemon = Daemon::start(od, opts, args.tuning.hydrate_mib << 20).await?;
+    let access = difffs::MountAccess { allow_other: args.allow_other };
+    let daemon = Daemon::start_with_access(od, opts, args.tuning.hydrate_mib << 20, access).await?;
     let guard = crate::guard::spawn(&data_dir, daemon.mountpoint())?;
     eprintln!("mounted OpenDuck at {} (Ctrl-C to unmount)", daemon.mountpoint().display());
     stop.recv().await;

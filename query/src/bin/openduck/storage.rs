@@ -85,13 +85,12 @@ pub enum StorageCommand {
         #[arg(long, value_parser = format::duration_ms)]
         keep_within: Option<i64>,
         /// Delete an object only after it has been unreferenced this long
-        /// (at least 1m: a reader that opened a snapshot before retention
-        /// dropped it keeps reading its layers meanwhile).
+        /// (at least 1m). Open readers pin what they read whatever the grace;
+        /// this covers a reader stalled past its pins' lifetime (2 min).
         #[arg(long, value_parser = format::duration_ms, default_value = "1h")]
         grace: i64,
-        /// Allow a grace under 1m: only when no reader has a dropped or
-        /// just-compacted snapshot open (seals and imports in flight are
-        /// safe whatever the grace).
+        /// Allow a grace under 1m (seals, imports and open readers are
+        /// protected by claims and pins whatever the grace).
         #[arg(long)]
         unsafe_short_grace: bool,
     },
@@ -218,9 +217,8 @@ pub async fn run(opts: &StorageOpts, cmd: StorageCommand) -> Result<()> {
         StorageCommand::Gc { db, keep_last, keep_within, grace, unsafe_short_grace } => {
             if grace < MIN_GRACE_MS && !unsafe_short_grace {
                 anyhow::bail!(
-                    "--grace {grace}ms is shorter than 1m: gc could delete layers that a reader of a just-dropped or just-compacted \
-                     snapshot still reads (its queries would fail); use --grace 1m or more, or add --unsafe-short-grace \
-                     when no such reader runs against this store"
+                    "--grace {grace}ms is shorter than 1m: a reader of a dropped snapshot that stalled longer than its pins live \
+                     (2 min) could lose its layers; use --grace 1m or more, or add --unsafe-short-grace"
                 );
             }
             let r = od.gc(&GcOptions { db, keep_last, keep_within_ms: keep_within, grace_ms: grace }).await?;
